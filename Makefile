@@ -1,0 +1,38 @@
+# anomseg everyday commands. Each target brings the environment up first when it is missing.
+#   make install   create .venv with torch, compiled mmcv (cached wheel), mmengine, mmseg, anomseg_plugins
+#   make test      run the test suite (what CI runs)
+#   make demo      generate data, train the demo model, test it with every scorer, write the report
+#   make bench     run the benchmarks in benchmarks/
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.anomseg-installed
+DEMO_DATA ?= data/streethazards_demo
+DEMO_CONFIG ?= configs/demo/deeplab_r18_tiny_demo.py
+DEMO_ANOMALY_CONFIG ?= configs/demo/deeplab_r18_tiny_demo_anomaly.py
+DEMO_WORK_DIR ?= work_dirs/demo
+PYTEST_ARGS ?=
+
+.PHONY: install test demo demo-data bench clean-demo
+
+install: $(STAMP)
+
+$(STAMP): tools/install/install_env.sh requirements.txt setup.py
+	VENV=$(VENV) bash tools/install/install_env.sh
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+demo-data: $(STAMP)
+	@if [ -f $(DEMO_DATA)/test/test.odgt ]; then echo "using existing $(DEMO_DATA)"; \
+	else $(PY) tools/dataset/generate_streethazards.py --out $(DEMO_DATA); fi
+
+demo: demo-data
+	bash tools/demo.sh $(PY) $(DEMO_CONFIG) $(DEMO_ANOMALY_CONFIG) $(DEMO_WORK_DIR)
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean-demo:
+	rm -rf $(DEMO_WORK_DIR) $(DEMO_DATA)

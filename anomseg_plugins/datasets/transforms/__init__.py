@@ -1,0 +1,8 @@
+"""Data transforms of anomseg (registered in mmseg's TRANSFORMS)."""
+from .load_street_hazards_annotations import LoadStreetHazardsAnnotations, map_street_hazards_labels
+from .multi_scale_square_crop import MultiScaleSquareCrop
+from .pack_anomaly_seg_inputs import PackAnomalySegInputs
+from .random_gaussian_blur import RandomGaussianBlur
+
+__all__ = ['LoadStreetHazardsAnnotations', 'map_street_hazards_labels', 'MultiScaleSquareCrop',
+           'PackAnomalySegInputs', 'RandomGaussianBlur']

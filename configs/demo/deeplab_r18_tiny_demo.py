@@ -1,0 +1,44 @@
+# Demo: the headline recipe shrunk to train on 2 CPU cores in minutes on the generated dataset
+# (tools/dataset/generate_streethazards.py). Only data root, image size, model width/depth and schedule change.
+_base_ = ['../deeplab_r50_multiscale.py']
+
+data_root = 'data/streethazards_demo'
+crop_size = (256, 256)
+img_scale = (480, 270)
+norm_cfg = dict(type='BN', requires_grad=True)
+
+model = dict(
+    pretrained=None,
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(depth=18, stem_channels=16, base_channels=16, norm_cfg=norm_cfg),
+    decode_head=dict(in_channels=128, c1_in_channels=16, channels=64, c1_channels=12,
+                     dilations=(1, 6, 12, 18), norm_cfg=norm_cfg),
+    auxiliary_head=dict(in_channels=64, channels=32, norm_cfg=norm_cfg))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadStreetHazardsAnnotations'),
+    dict(type='MultiScaleSquareCrop', output_size=crop_size, scale_range=(0.5, 2.0)),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion', brightness_delta=32, contrast_range=(0.7, 1.3),
+         saturation_range=(0.7, 1.3), hue_delta=9),
+    dict(type='RandomGaussianBlur', prob=0.5),
+    dict(type='PackAnomalySegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadStreetHazardsAnnotations'),
+    dict(type='PackAnomalySegInputs'),
+]
+train_dataloader = dict(
+    batch_size=4, num_workers=2,
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+
+optim_wrapper = dict(optimizer=dict(lr=2e-3))
+train_cfg = dict(max_epochs=60, val_interval=10)
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=10))
+custom_hooks = []
+randomness = dict(seed=0)
