@@ -1,0 +1,13 @@
+# Ablation of the headline recipe: multi-scale crop scale range [1.0, 2.0] (headline: [0.5, 2.0]), other augmentations as the headline.
+_base_ = ['../deeplab_r50_multiscale.py']
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadStreetHazardsAnnotations'),
+    dict(type='MultiScaleSquareCrop', output_size=(512, 512), scale_range=(1.0, 2.0)),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion', brightness_delta=32, contrast_range=(0.7, 1.3),
+         saturation_range=(0.7, 1.3), hue_delta=9),
+    dict(type='RandomGaussianBlur', prob=0.5),
+    dict(type='PackAnomalySegInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
