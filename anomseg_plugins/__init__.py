@@ -8,7 +8,12 @@ from .utils import install_safe_checkpoint_loading
 
 install_safe_checkpoint_loading()
 
-from . import datasets  # noqa: E402,F401  (registers datasets and transforms)
+# Registration happens on import; the order follows the dependencies (scorers before the metric and loop).
+from . import datasets  # noqa: E402,F401
+from . import models  # noqa: E402,F401
+from . import scorers  # noqa: E402,F401
+from . import evaluation  # noqa: E402,F401
+from . import engine  # noqa: E402,F401
 from .registry import ANOMALY_SCORERS  # noqa: E402
 
 __version__ = '0.1.0'

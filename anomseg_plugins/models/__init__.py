@@ -1,0 +1,5 @@
+"""Model components (decode heads, losses) registered in mmseg's ``MODELS`` registry."""
+from .decode_heads import LightDeepLabHead
+from .losses import SoftmaxFocalLoss, softmax_focal_loss
+
+__all__ = ['LightDeepLabHead', 'SoftmaxFocalLoss', 'softmax_focal_loss']

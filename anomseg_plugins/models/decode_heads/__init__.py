@@ -1,0 +1,4 @@
+"""Decode heads registered in mmseg's ``MODELS``."""
+from .light_deeplab_head import LightDeepLabHead
+
+__all__ = ['LightDeepLabHead']

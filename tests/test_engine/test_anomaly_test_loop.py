@@ -1,0 +1,244 @@
+"""AnomalyTestLoop on a tiny hand-built mmseg EncoderDecoder and a toy dataset."""
+import copy
+import os.path as osp
+import uuid
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import ConfigDict
+from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+from mmengine.structures import PixelData
+from mmseg.registry import DATASETS, HOOKS, METRICS
+from mmseg.structures import SegDataSample
+from torch import nn
+
+import anomseg_plugins  # noqa: F401  (registers the loop and the scorers)
+from anomseg_plugins.engine import AnomalyTestLoop
+from anomseg_plugins.registry import ANOMALY_SCORERS
+from anomseg_plugins.scorers import SML
+
+NUM_CLASSES = 3
+
+
+@DATASETS.register_module(force=True)
+class ToyAnomalyLoopDataset(torch.utils.data.Dataset):
+    """Random images with random labels (some ignored), already packed like mmseg's PackSegInputs."""
+
+    metainfo = dict(classes=('a', 'b', 'c'), palette=[[0, 0, 0], [1, 1, 1], [2, 2, 2]])
+
+    def __init__(self, num=4, size=(24, 40), seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.items = []
+        for i in range(num):
+            img = torch.randint(0, 256, (3, *size), generator=g, dtype=torch.uint8)
+            gt = torch.randint(0, NUM_CLASSES, (1, *size), generator=g)
+            gt[:, :2] = 255
+            self.items.append((img, gt, f'img{i}.png'))
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, idx):
+        img, gt, path = self.items[idx]
+        sample = SegDataSample(metainfo=dict(img_path=path, img_shape=tuple(img.shape[1:]),
+                                             ori_shape=tuple(img.shape[1:])))
+        sample.gt_sem_seg = PixelData(data=gt.clone())
+        return dict(inputs=img.clone(), data_samples=sample)
+
+
+@METRICS.register_module(force=True)
+class ToyScorerMetric(BaseMetric):
+    """Stand-in for AnomalyMetric: builds scorers, scores each sample, keeps what it was given."""
+
+    def __init__(self, scorers, collect_device='cpu', prefix=None):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.scorers = nn.ModuleList([ANOMALY_SCORERS.build(s) for s in scorers])
+        self.seen_feats = []
+
+    def process(self, data_batch, data_samples):
+        for sample in data_samples:
+            logits = sample['seg_logits']['data'][None]
+            feats = sample.get('backbone_feats')
+            self.seen_feats.append(feats)
+            batched = None if feats is None else [None if f is None else f[None] for f in feats]
+            self.results.append({s.name: s.score(logits, batched).mean().item() for s in self.scorers})
+
+    def compute_metrics(self, results):
+        return {name: float(np.mean([r[name] for r in results])) for name in results[0]}
+
+
+@HOOKS.register_module(force=True)
+class RecordOutputKeysHook(Hook):
+    """Remembers whether ``backbone_feats`` was still on the outputs after the metrics ran."""
+
+    def __init__(self):
+        self.leftover = []
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.leftover += ['backbone_feats' in o for o in outputs]
+
+
+def model_cfg(mode='whole', size_divisor=None):
+    """A tiny dilated ResNet-18 + FCN head (as a ConfigDict, like a config file gives it)."""
+    norm_cfg = dict(type='BN', requires_grad=True)
+    preprocessor = dict(type='SegDataPreProcessor', mean=[123.7, 116.3, 103.5], std=[58.4, 57.1, 57.4],
+                        bgr_to_rgb=False, pad_val=0, seg_pad_val=255)
+    if size_divisor:
+        preprocessor['test_cfg'] = dict(size_divisor=size_divisor)
+    return ConfigDict(
+        type='EncoderDecoder',
+        data_preprocessor=preprocessor,
+        backbone=dict(type='ResNetV1c', depth=18, stem_channels=8, base_channels=8, out_indices=(0, 1, 2, 3),
+                      dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1), norm_cfg=norm_cfg, contract_dilation=True),
+        decode_head=dict(type='FCNHead', in_channels=64, in_index=3, channels=16, num_convs=1, concat_input=False,
+                         num_classes=NUM_CLASSES, norm_cfg=norm_cfg, align_corners=False,
+                         loss_decode=dict(type='CrossEntropyLoss')),
+        train_cfg=dict(),
+        test_cfg=dict(mode=mode, crop_size=(16, 16), stride=(12, 12)))
+
+
+SCORERS = [dict(type='MaxLogit'), dict(type='SML'), dict(type='Mahalanobis', feature_stage=2),
+           dict(type='HEAT', feature_stage=1)]
+
+
+def loader(seed, size=(24, 40), num=4, batch_size=2):
+    return dict(batch_size=batch_size, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+                dataset=dict(type='ToyAnomalyLoopDataset', num=num, size=size, seed=seed))
+
+
+def make_runner(work_dir, seed=0, scorers=SCORERS, with_val=True, test_cfg=None, **model_kwargs):
+    """A runner testing in ``work_dir``; ``test_cfg`` defaults to AnomalyTestLoop with ``work_dir/../stats.pth``."""
+    val = dict(val_dataloader=loader(seed=1), val_cfg=dict(type='ValLoop'),
+               val_evaluator=dict(type='IoUMetric')) if with_val else {}
+    return Runner(
+        model=model_cfg(**model_kwargs),
+        work_dir=str(work_dir),
+        test_dataloader=loader(seed=2),
+        test_cfg=test_cfg or dict(type='AnomalyTestLoop', stats_file=osp.join(osp.dirname(str(work_dir)), 'stats.pth')),
+        test_evaluator=[dict(type='IoUMetric', iou_metrics=['mIoU']), dict(type='ToyScorerMetric', scorers=scorers)],
+        custom_hooks=[dict(type='RecordOutputKeysHook')],
+        default_scope='mmseg',
+        randomness=dict(seed=seed),
+        default_hooks=dict(logger=dict(type='LoggerHook', interval=1)),
+        experiment_name=uuid.uuid4().hex,  # own logger / visualizer instances, hence own log file
+        **val)
+
+
+def log_text(runner):
+    with open(osp.join(runner.log_dir, f'{runner.timestamp}.log')) as f:
+        return f.read()
+
+
+def toy_metric(runner):
+    return runner.test_loop.evaluator.metrics[1]
+
+
+def test_loop_attaches_features_fits_and_saves_stats(tmp_path):
+    runner = make_runner(tmp_path / 'run')
+    metrics = runner.test()
+    loop = runner.test_loop
+    assert isinstance(loop, AnomalyTestLoop)
+    assert loop.feature_stages == (1, 2)
+    assert {'mIoU', 'MaxLogit', 'SML', 'Mahalanobis', 'HEAT'} <= set(metrics)
+
+    # backbone_feats: stage outputs of the same forward pass, sliced per sample, None where not requested
+    model = runner.model
+    batch = loop.dataloader.collate_fn([loop.dataloader.dataset[i] for i in range(2)])
+    with torch.no_grad():
+        stage_out = model.backbone(model.data_preprocessor(copy.deepcopy(batch), False)['inputs'])
+    seen = toy_metric(runner).seen_feats
+    assert len(seen) == 4
+    assert seen[0][0] is None and seen[0][3] is None
+    torch.testing.assert_close(seen[1][1], stage_out[1][1])
+    torch.testing.assert_close(seen[1][2], stage_out[2][1])
+    recorder = [h for h in runner.hooks if isinstance(h, RecordOutputKeysHook)][0]
+    assert recorder.leftover == [False] * 4  # freed after the metrics' process
+
+    # fitted on the val dataloader with logits at gt resolution: same as fitting SML by hand
+    manual = SML()
+    manual.fit_begin()
+    val_set = runner.build_dataloader(loader(seed=1)).dataset
+    for i in range(len(val_set)):
+        with torch.no_grad():
+            out = model.test_step(loop.dataloader.collate_fn([val_set[i]]))[0]
+        manual.fit_step(out.seg_logits.data[None], None, out.gt_sem_seg.data)
+    manual.fit_end()
+    sml = toy_metric(runner).scorers[1]
+    torch.testing.assert_close(sml.mu, manual.mu)
+    torch.testing.assert_close(sml.sigma, manual.sigma)
+
+    stats = torch.load(tmp_path / 'stats.pth', weights_only=True)
+    assert set(stats['scorers']) == {'SML', 'Mahalanobis'}
+    assert stats['meta']['fit_data'].startswith('ToyAnomalyLoopDataset(len=4')
+    text = log_text(runner)
+    assert 'fitting SML, Mahalanobis on val_dataloader (4 images, 2 batches), pass 1' in text
+    assert 'fitting SML, Mahalanobis: 2/2 batches' in text
+    assert 'saved the fitted statistics of SML, Mahalanobis' in text
+
+
+def test_loop_reuses_matching_stats_and_refits_for_other_weights(tmp_path, monkeypatch):
+    first = make_runner(tmp_path / 'first').test()
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError('the stats file should have been reused')
+
+    with monkeypatch.context() as m:
+        m.setattr(AnomalyTestLoop, 'fit', no_fit)
+        again = make_runner(tmp_path / 'again')
+        second = again.test()
+    assert 'loaded the fitted statistics of SML, Mahalanobis from' in log_text(again)
+    for key in ('SML', 'Mahalanobis', 'MaxLogit'):
+        assert second[key] == pytest.approx(first[key], rel=1e-5)
+
+    other = make_runner(tmp_path / 'other', seed=1)  # other weights: the file must not be reused
+    other.test()
+    text = log_text(other)
+    assert 'was written for another model' in text and 'pass 1' in text
+
+    # another scorer set in the same work dir: matching entries are reused, new ones fitted and added
+    changed = make_runner(tmp_path / 'changed', seed=1, scorers=[dict(type='SML', min_pixels=5, name='SML5'),
+                                                                 dict(type='Mahalanobis', feature_stage=2)])
+    changed.test()
+    text = log_text(changed)
+    assert 'loaded the fitted statistics of Mahalanobis' in text
+    assert 'fitting SML5 on val_dataloader' in text
+    stats = torch.load(tmp_path / 'stats.pth', weights_only=True)
+    assert set(stats['scorers']) == {'SML', 'Mahalanobis', 'SML5'}
+
+
+def test_loop_uses_explicit_fit_dataloader_and_two_passes_for_zscore_fusion(tmp_path):
+    fusion = dict(type='ScoreFusion', mode='zscore', scorers=[dict(type='MaxLogit'), dict(type='SML')], name='fz')
+    runner = make_runner(tmp_path / 'run', scorers=[fusion], with_val=False,
+                         test_cfg=dict(type='AnomalyTestLoop', fit_dataloader=loader(seed=3, num=2)))
+    metrics = runner.test()
+    assert 'fz' in metrics and np.isfinite(metrics['fz'])
+    text = log_text(runner)
+    assert 'fitting fz on test_cfg.fit_dataloader (2 images, 1 batches), pass 2' in text
+
+
+def test_loop_crops_padding_from_features(tmp_path):
+    runner = make_runner(tmp_path / 'run', size_divisor=16)  # 24x40 images padded to 32x48
+    runner.test()
+    feats = toy_metric(runner).seen_feats[0]
+    assert feats[2].shape[-2:] == (3, 5)  # stride 8: padded 4x6 -> image 3x5
+    assert feats[1].shape[-2:] == (3, 5)
+
+
+def test_loop_errors(tmp_path):
+    with pytest.raises(RuntimeError, match=r"need fitting, but there is no fit data.*Add `fit_dataloader="):
+        make_runner(tmp_path / 'a', with_val=False).test()
+    with pytest.raises(RuntimeError, match=r"backbone ran 6 times for one batch.*mode='whole'"):
+        make_runner(tmp_path / 'b', scorers=[dict(type='HEAT', feature_stage=1)], mode='slide').test()
+    with pytest.raises(IndexError, match=r'backbone stage\(s\) \[7\].*returns 4 stage outputs'):
+        make_runner(tmp_path / 'c', scorers=[dict(type='HEAT', feature_stage=7)]).test()
+
+
+def test_loop_without_scorers_is_a_plain_test_loop(tmp_path):
+    runner = Runner(model=model_cfg(), work_dir=str(tmp_path), test_dataloader=loader(seed=2),
+                    test_cfg=dict(type='AnomalyTestLoop'), test_evaluator=dict(type='IoUMetric'),
+                    default_scope='mmseg')
+    assert set(runner.test()) == {'aAcc', 'mIoU', 'mAcc'}
+    assert runner.test_loop.scorers == []
