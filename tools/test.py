@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from anomseg_plugins.utils import load_tool_config  # noqa: E402
+from anomseg_plugins.utils.preflight import prepare_tool_run  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,7 +61,8 @@ def main() -> None:
     args = parse_args()
     cfg = load_tool_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist.')
+        sys.exit(f'tools/test.py: checkpoint {args.checkpoint!r} does not exist.')
+    prepare_tool_run(cfg, 'test', tool='tools/test.py')
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

@@ -1,8 +1,10 @@
 """Train a segmentor: ``python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp] [--cfg-options k=v ...]
-[--launcher none|pytorch|slurm|mpi]``.
+[--launcher none|pytorch|slurm|mpi] [--check-data]``.
 
 Same arguments and behaviour as mmseg's ``tools/train.py``: argparse -> Config -> mmengine Runner, no training
 logic here. Plugins are loaded by the config's ``custom_imports`` (so mmseg's own tool runs the same configs).
+Before the Runner is built the config is validated (and with ``--check-data`` every train/val file read), and
+multi-process runs without CUDA are set up on gloo (:mod:`anomseg_plugins.utils.preflight`).
 """
 import argparse
 import logging
@@ -15,6 +17,7 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from anomseg_plugins.utils import load_tool_config  # noqa: E402
+from anomseg_plugins.utils.preflight import prepare_tool_run  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,6 +30,9 @@ def parse_args() -> argparse.Namespace:
                         help='enable automatic-mixed-precision training')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, e.g. train_cfg.max_epochs=2')
+    parser.add_argument('--check-data', action='store_true', default=False,
+                        help='before training, read every train/val image and annotation and stop with the list of '
+                             'bad files (see tools/dataset/check_integrity.py)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -39,6 +45,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = load_tool_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    prepare_tool_run(cfg, 'train', check_data=args.check_data, tool='tools/train.py')
     if args.amp:
         if cfg.optim_wrapper.type == 'AmpOptimWrapper':
             print_log('AMP training is already enabled in your config.', logger='current', level=logging.WARNING)

@@ -1,7 +1,12 @@
-"""Utilities of anomseg."""
+"""Utilities of anomseg: safe checkpoints, tool config handling and pre-flight checks, CPU distributed set-up."""
+from .config_checks import ConfigError, check_config
+from .dist_env import replace_sync_bn, setup_cpu_distributed
+from .per_epoch_seed_hook import PerEpochSeedHook, epoch_seed
+from .preflight import prepare_tool_run
 from .safe_checkpoint import (CHECKPOINT_GLOBALS, allow_checkpoint_globals, install_safe_checkpoint_loading,
                               safe_torch_load)
 from .tool_config import load_tool_config
 
 __all__ = ['CHECKPOINT_GLOBALS', 'allow_checkpoint_globals', 'install_safe_checkpoint_loading', 'safe_torch_load',
-           'load_tool_config']
+           'load_tool_config', 'ConfigError', 'check_config', 'replace_sync_bn', 'setup_cpu_distributed',
+           'PerEpochSeedHook', 'epoch_seed', 'prepare_tool_run']

@@ -1,7 +1,7 @@
 # Ablation of the headline recipe: every augmentation (multi-scale crop, flip, jitter, blur) = the headline pipeline, spelled out.
 _base_ = ['../deeplab_r50_multiscale.py']
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileWithRetry'),
     dict(type='LoadStreetHazardsAnnotations'),
     dict(type='MultiScaleSquareCrop', output_size=(512, 512), scale_range=(0.5, 2.0)),
     dict(type='RandomFlip', prob=0.5),

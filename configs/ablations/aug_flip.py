@@ -1,7 +1,7 @@
 # Ablation of the headline recipe: horizontal flip only (on a 512x512 resize).
 _base_ = ['../deeplab_r50_multiscale.py']
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileWithRetry'),
     dict(type='LoadStreetHazardsAnnotations'),
     dict(type='Resize', scale=(512, 512), keep_ratio=False),
     dict(type='RandomFlip', prob=0.5),

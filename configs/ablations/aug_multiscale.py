@@ -1,7 +1,7 @@
 # Ablation of the headline recipe: multi-scale square crop only (scale 0.5-2.0).
 _base_ = ['../deeplab_r50_multiscale.py']
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileWithRetry'),
     dict(type='LoadStreetHazardsAnnotations'),
     dict(type='MultiScaleSquareCrop', output_size=(512, 512), scale_range=(0.5, 2.0)),
     dict(type='PackAnomalySegInputs'),

@@ -3,7 +3,7 @@ _base_ = ['../deeplab_r50_multiscale.py']
 crop_size = (640, 640)
 model = dict(data_preprocessor=dict(size=crop_size))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileWithRetry'),
     dict(type='LoadStreetHazardsAnnotations'),
     dict(type='MultiScaleSquareCrop', output_size=crop_size, base_size=640, scale_range=(0.5, 2.0)),
     dict(type='RandomFlip', prob=0.5),

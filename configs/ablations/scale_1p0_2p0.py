@@ -1,7 +1,7 @@
 # Ablation of the headline recipe: multi-scale crop scale range [1.0, 2.0] (headline: [0.5, 2.0]), other augmentations as the headline.
 _base_ = ['../deeplab_r50_multiscale.py']
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileWithRetry'),
     dict(type='LoadStreetHazardsAnnotations'),
     dict(type='MultiScaleSquareCrop', output_size=(512, 512), scale_range=(1.0, 2.0)),
     dict(type='RandomFlip', prob=0.5),

@@ -16,7 +16,7 @@ model = dict(
     auxiliary_head=dict(in_channels=64, channels=32, norm_cfg=norm_cfg))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileWithRetry'),
     dict(type='LoadStreetHazardsAnnotations'),
     dict(type='MultiScaleSquareCrop', output_size=crop_size, scale_range=(0.5, 2.0)),
     dict(type='RandomFlip', prob=0.5),
@@ -26,7 +26,7 @@ train_pipeline = [
     dict(type='PackAnomalySegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileWithRetry'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='LoadStreetHazardsAnnotations'),
     dict(type='PackAnomalySegInputs'),
@@ -40,5 +40,5 @@ test_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root, pipeline
 optim_wrapper = dict(optimizer=dict(lr=2e-3))
 train_cfg = dict(max_epochs=60, val_interval=10)
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=10))
-custom_hooks = []
+custom_hooks = [dict(type='PerEpochSeedHook')]  # no early stopping in a fixed short schedule
 randomness = dict(seed=0)

@@ -101,3 +101,12 @@ def test_image_without_annotation_is_named(tiny_street_hazards, tmp_path):
     os.remove(osp.join(ann_dir, victim))
     with pytest.raises(FileNotFoundError, match=rf'(?s)1 of 4 images .* no annotation.*{victim}'):
         StreetHazardsDataset(data_root=root, data_prefix=SPLIT_PREFIXES['val'])
+
+
+def test_load_transform_rejects_annotation_of_other_size(tmp_path):
+    path = str(tmp_path / 'small.png')
+    cv2.imwrite(path, np.ones((4, 5), np.uint8))
+    results = dict(seg_map_path=path, seg_fields=[], reduce_zero_label=False, ori_shape=(8, 10),
+                   img_path='img.png')
+    with pytest.raises(ValueError, match=r'small\.png is 5x4 but its image img\.png is 10x8'):
+        LoadStreetHazardsAnnotations()(results)

@@ -8,6 +8,7 @@ from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
 from ..street_hazards import ANOMALY_FILE_VALUE, LABEL_OFFSET, NUM_KNOWN_CLASSES
+from .load_image_from_file_with_retry import call_with_retry
 
 
 def map_street_hazards_labels(raw: np.ndarray, ignore_index: int = 255,
@@ -50,25 +51,37 @@ class LoadStreetHazardsAnnotations(LoadAnnotations):
     Required keys: ``seg_map_path``. Added keys: ``gt_seg_map`` (uint8 ``(H, W)``, 0..12 known classes,
     ``ignore_index`` at anomaly pixels), ``gt_anomaly_map`` (uint8 ``(H, W)``, 1 = anomaly, 0 = normal),
     both appended to ``seg_fields`` so mmseg's geometric transforms (resize, crop, flip) move them
-    together. A value outside 1..14 raises a ``ValueError`` naming the file.
+    together. Reads are retried like images (``LoadImageFromFileWithRetry``). A value outside 1..14, or an
+    annotation whose size differs from the image's (``ori_shape``), raises a ``ValueError`` naming the files.
 
     Args:
         ignore_index: value given to anomaly pixels in ``gt_seg_map`` (mmseg's 255).
+        max_retries / retry_delay: bounded retries of transient read failures.
         imdecode_backend / backend_args: as in mmseg's ``LoadAnnotations``.
     """
 
-    def __init__(self, ignore_index: int = 255, imdecode_backend: str = 'pillow',
-                 backend_args: Optional[dict] = None) -> None:
+    def __init__(self, ignore_index: int = 255, max_retries: int = 3, retry_delay: float = 0.5,
+                 imdecode_backend: str = 'pillow', backend_args: Optional[dict] = None) -> None:
         super().__init__(reduce_zero_label=None, backend_args=backend_args,
                          imdecode_backend=imdecode_backend)
         self.ignore_index = ignore_index
+        self.max_retries = max_retries
+        self.retry_delay = retry_delay
+
+    def _read(self, path: str) -> np.ndarray:
+        img_bytes = fileio.get(path, backend_args=self.backend_args)
+        return mmcv.imfrombytes(img_bytes, flag='unchanged', backend=self.imdecode_backend)
 
     def _load_seg_map(self, results: dict) -> None:
         path = results['seg_map_path']
-        img_bytes = fileio.get(path, backend_args=self.backend_args)
-        raw = mmcv.imfrombytes(img_bytes, flag='unchanged', backend=self.imdecode_backend)
-        if raw is None:
-            raise ValueError(f'StreetHazards annotation {path} could not be decoded as an image.')
+        raw = call_with_retry(lambda: self._read(path), path, what='annotation', max_retries=self.max_retries,
+                              retry_delay=self.retry_delay, caller=type(self).__name__)
+        ori_shape = results.get('ori_shape')
+        if ori_shape is not None and tuple(raw.shape[:2]) != tuple(ori_shape[:2]):
+            raise ValueError(
+                f'StreetHazards annotation {path} is {raw.shape[1]}x{raw.shape[0]} but its image '
+                f'{results.get("img_path", "?")} is {ori_shape[1]}x{ori_shape[0]}; an annotation must have its '
+                f"image's size (check the pair, or run tools/dataset/check_integrity.py).")
         gt_seg_map, gt_anomaly_map = map_street_hazards_labels(raw, self.ignore_index, source=path)
         results['gt_seg_map'] = gt_seg_map
         results['gt_anomaly_map'] = gt_anomaly_map
@@ -77,5 +90,5 @@ class LoadStreetHazardsAnnotations(LoadAnnotations):
                 results['seg_fields'].append(key)
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(ignore_index={self.ignore_index}, '
+        return (f'{self.__class__.__name__}(ignore_index={self.ignore_index}, max_retries={self.max_retries}, '
                 f"imdecode_backend='{self.imdecode_backend}', backend_args={self.backend_args})")

@@ -6,7 +6,7 @@ crop_size = (512, 512)
 img_scale = (1280, 720)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileWithRetry'),
     dict(type='LoadStreetHazardsAnnotations'),
     dict(type='MultiScaleSquareCrop', output_size=crop_size, scale_range=(0.5, 2.0)),
     dict(type='RandomFlip', prob=0.5),
@@ -16,7 +16,7 @@ train_pipeline = [
     dict(type='PackAnomalySegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileWithRetry'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     # annotations after Resize: ground truth stays at the original resolution
     dict(type='LoadStreetHazardsAnnotations'),

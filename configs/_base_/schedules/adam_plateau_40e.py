@@ -16,4 +16,8 @@ default_hooks = dict(
                     save_best='mIoU', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
-custom_hooks = [dict(type='EarlyStoppingHook', monitor='mIoU', rule='greater', patience=8)]
+# PerEpochSeedHook reseeds every epoch from (seed, epoch), so a resumed run continues bit-exactly.
+custom_hooks = [
+    dict(type='EarlyStoppingHook', monitor='mIoU', rule='greater', patience=8),
+    dict(type='PerEpochSeedHook'),
+]

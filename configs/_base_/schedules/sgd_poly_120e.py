@@ -13,3 +13,4 @@ default_hooks = dict(
                     save_best='mIoU', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
+custom_hooks = [dict(type='PerEpochSeedHook')]

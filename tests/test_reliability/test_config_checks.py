@@ -1,0 +1,144 @@
+"""Bad configs fail before the Runner is built, with one clear message per mistake naming key and choices."""
+import copy
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from anomseg_plugins.utils.config_checks import ConfigError, check_config
+from reliability_utils import DEMO_CONFIG, run_tool, small_run_options
+
+
+@pytest.fixture(scope='module')
+def demo_cfg(repo_root, tiny_street_hazards):
+    cfg = Config.fromfile(osp.join(repo_root, DEMO_CONFIG))
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[key].dataset.data_root = tiny_street_hazards
+    return cfg
+
+
+@pytest.fixture
+def cfg(demo_cfg):
+    return copy.deepcopy(demo_cfg)
+
+
+def anomaly(cfg, scorers, test_cfg=None):
+    cfg.test_cfg = test_cfg or dict(type='AnomalyTestLoop')
+    cfg.test_evaluator = [dict(type='IoUMetric', iou_metrics=['mIoU']), dict(type='AnomalyMetric', scorers=scorers)]
+    return cfg
+
+
+def problems(cfg, mode) -> list:
+    with pytest.raises(ConfigError) as info:
+        check_config(cfg, mode)
+    assert str(info.value).startswith(f'{len(info.value.problems)} problem(s) in config')
+    return info.value.problems
+
+
+def test_valid_configs_pass(cfg):
+    check_config(cfg, 'train')
+    check_config(anomaly(cfg, [dict(type='MaxLogit'), dict(type='SML')]), 'test')
+
+
+def test_unknown_scorer(cfg):
+    (msg, ) = problems(anomaly(cfg, [dict(type='MSP'), dict(type='MaxLogits')]), 'test')
+    assert msg.startswith("test_evaluator[1].scorers[1].type = 'MaxLogits' is not a registered anomaly scorer type")
+    assert "Did you mean 'MaxLogit'?" in msg
+    assert 'Valid choices: Energy, Entropy, HEAT, MSP, Mahalanobis, MaxLogit, SML, ScoreFusion.' in msg
+
+
+def test_unknown_fused_child_scorer(cfg):
+    fusion = dict(type='ScoreFusion', mode='rank', scorers=[dict(type='MaxLogit'), dict(type='Energie')])
+    (msg, ) = problems(anomaly(cfg, [fusion]), 'test')
+    assert "test_evaluator[1].scorers[0].scorers[1].type = 'Energie'" in msg and "Did you mean 'Energy'" in msg
+
+
+def test_unknown_head_lists_heads_only(cfg):
+    cfg.model.decode_head.type = 'DepthwiseSeparableASPPHaed'
+    (msg, ) = problems(cfg, 'train')
+    assert msg.startswith("model.decode_head.type = 'DepthwiseSeparableASPPHaed' is not a registered decode_head type")
+    assert "Did you mean 'DepthwiseSeparableASPPHead'" in msg
+    choices = msg.split('Valid choices: ')[1]
+    assert 'ASPPHead' in choices and 'LightDeepLabHead' in choices and 'ResNet' not in choices
+
+
+def test_unknown_transform_and_dataset(cfg):
+    cfg.train_dataloader.dataset.pipeline[2].type = 'MultiScaleSquareCorp'
+    cfg.test_dataloader.dataset.type = 'StreetHazardDataset'
+    (train_msg, ) = problems(cfg, 'train')
+    assert train_msg.startswith("train_dataloader.dataset.pipeline[2].type = 'MultiScaleSquareCorp' is not a "
+                                'registered transform type')
+    assert "Did you mean 'MultiScaleSquareCrop'" in train_msg and 'LoadStreetHazardsAnnotations' in train_msg
+    (test_msg, ) = problems(cfg, 'test')
+    assert "test_dataloader.dataset.type = 'StreetHazardDataset'" in test_msg
+    assert "Did you mean 'StreetHazardsDataset'" in test_msg and 'CityscapesDataset' in test_msg
+
+
+def test_missing_data_root(cfg, tmp_path):
+    missing = str(tmp_path / 'no_such_root')
+    cfg.val_dataloader.dataset.data_root = missing
+    (msg, ) = problems(cfg, 'train')
+    assert msg.startswith(f"val_dataloader.dataset.data_root = '{missing}' does not exist")
+    assert 'val_dataloader.dataset.data_root=/path/to/data' in msg
+    check_config(cfg, 'test')  # testing does not read the val split ...
+    anomaly(cfg, [dict(type='SML')])
+    (msg, ) = problems(cfg, 'test')  # ... unless a scorer is fitted on it
+    assert msg.startswith('val_dataloader.dataset.data_root')
+
+
+def test_missing_data_prefix_folder(cfg):
+    cfg.train_dataloader.dataset.data_prefix.img_path = 'train/images/trainig'
+    (msg, ) = problems(cfg, 'train')
+    assert msg.startswith("train_dataloader.dataset.data_prefix.img_path = 'train/images/trainig': folder")
+
+
+def test_scorer_that_needs_fitting_without_fit_data(cfg):
+    anomaly(cfg, [dict(type='MaxLogit'), dict(type='Mahalanobis', feature_stage=2)])
+    cfg.val_dataloader = None
+    (msg, ) = problems(cfg, 'test')
+    assert msg.startswith('scorer(s) Mahalanobis (test_evaluator[1].scorers[1]) need fitting, but there is no fit data')
+    assert 'test_cfg.fit_dataloader=dict(' in msg
+    cfg.test_cfg.fit_dataloader = dict(cfg.test_dataloader)
+    check_config(cfg, 'test')
+
+
+def test_scorer_that_needs_fitting_without_anomaly_loop(cfg):
+    anomaly(cfg, [dict(type='SML')], test_cfg=dict(type='TestLoop'))
+    (msg, ) = problems(cfg, 'test')
+    assert msg.startswith("test_cfg.type = 'TestLoop': scorer(s) SML (test_evaluator[1].scorers[0]) need fitting, "
+                          'which only AnomalyTestLoop does')
+
+
+def test_num_classes_disagrees_with_dataset(cfg):
+    cfg.model.auxiliary_head.num_classes = 19
+    (msg, ) = problems(cfg, 'train')
+    assert msg == ("model.auxiliary_head.num_classes = 19 but the dataset of train_dataloader has 13 classes "
+                   "(StreetHazardsDataset.METAINFO['classes']); set model.auxiliary_head.num_classes=13 (or give the "
+                   'dataset metainfo=dict(classes=...) with 19 names).')
+
+
+def test_all_problems_reported_together(cfg):
+    cfg.model.backbone.norm_cfg.type = 'BNN'
+    cfg.optim_wrapper.optimizer.type = 'Adamm'
+    cfg.custom_hooks = [dict(type='EarlyStopingHook')]
+    msgs = problems(cfg, 'train')
+    assert [m.split(' = ')[0] for m in msgs] == ['model.backbone.norm_cfg.type', 'custom_hooks[0].type',
+                                                 'optim_wrapper.optimizer.type']
+    assert "Did you mean 'BN'" in msgs[0] and "'EarlyStoppingHook'" in msgs[1] and "'Adam'" in msgs[2]
+
+
+def test_train_tool_exits_with_the_message(repo_root, tiny_street_hazards, tmp_path):
+    work_dir = str(tmp_path / 'run')
+    proc = run_tool(repo_root, ['tools/train.py', DEMO_CONFIG, '--work-dir', work_dir]
+                    + small_run_options(tiny_street_hazards, 1, 'model.decode_head.type=DepthwiseSeparableASPPHaed',
+                                        f'val_dataloader.dataset.data_root={tmp_path}/missing'), expect_rc=1)
+    assert f'tools/train.py: 2 problem(s) in config {DEMO_CONFIG}' in proc.stderr
+    assert "- model.decode_head.type = 'DepthwiseSeparableASPPHaed'" in proc.stderr
+    assert f"- val_dataloader.dataset.data_root = '{tmp_path}/missing' does not exist" in proc.stderr
+    assert 'Traceback' not in proc.stderr and not osp.exists(osp.join(work_dir, 'epoch_1.pth'))
+
+
+def test_checks_can_be_switched_off(cfg):
+    cfg.model.decode_head.type = 'NoSuchHead'
+    cfg.skip_config_checks = True
+    check_config(cfg, 'train')
