@@ -14,6 +14,7 @@ from . import models  # noqa: E402,F401
 from . import scorers  # noqa: E402,F401
 from . import evaluation  # noqa: E402,F401
 from . import engine  # noqa: E402,F401
+from . import visualization  # noqa: E402,F401
 from .registry import ANOMALY_SCORERS  # noqa: E402
 
 __version__ = '0.1.0'
