@@ -20,6 +20,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 CACHE="${ANOMSEG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/anomseg/wheels}"
+# Every path below is made absolute here, relative to the caller's directory: the build step `cd`s into
+# the unpacked mmcv source, and a relative VENV (the Makefile's `.venv`) would then point nowhere.
+abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
+VENV="$(abspath "$VENV")"
+CACHE="$(abspath "$CACHE")"
 TORCH_VERSION=2.14.1
 TORCHVISION_VERSION=0.29.1
 MMCV_VERSION=2.1.0
