@@ -1,4 +1,5 @@
-# Ablation of the headline recipe: every augmentation (multi-scale crop, flip, jitter, blur) = the headline pipeline, spelled out.
+# Ablation of the headline recipe: every augmentation (multi-scale crop, flip, jitter, blur) = the headline pipeline,
+# spelled out.
 _base_ = ['../deeplab_r50_multiscale.py']
 train_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),

@@ -1,10 +1,13 @@
-# Ablation of the headline recipe: Gaussian blur only (on a 512x512 resize).
-_base_ = ['../deeplab_r50_multiscale.py']
+# Ablation of the headline recipe: Gaussian blur only, on the whole frame resized to 512x512, trained *and* tested
+# at that scale (the basic recipe's data base: one `test_resize` for train, val, test and TTA; the headline's
+# multi-scale crops are tested on the native frame instead). Model, optimiser and 40 epochs as the headline.
+_base_ = ['../deeplabv3plus/deeplabv3plus_r50_basic_street_hazards.py']
 train_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),
     dict(type='LoadStreetHazardsAnnotations'),
-    dict(type='Resize', scale=(512, 512), keep_ratio=False),
+    _base_.test_resize,
     dict(type='RandomGaussianBlur', prob=0.5),
     dict(type='PackAnomalySegInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+train_cfg = dict(max_epochs=40)

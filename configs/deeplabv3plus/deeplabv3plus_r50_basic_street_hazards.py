@@ -1,4 +1,5 @@
-# The study's baseline (37.57 mIoU): the headline model with resize 512x512 + flip + jitter(0.3), 30 epochs.
+# The study's baseline (37.57 mIoU): the headline model with resize 512x512 + flip + jitter(0.3), 30 epochs;
+# trained, validated and tested on the frame resized to 512x512 (../_base_/datasets/street_hazards_basic.py).
 _base_ = [
     'mmseg::_base_/models/deeplabv3plus_r50-d8.py',
     '../_base_/datasets/street_hazards_basic.py',

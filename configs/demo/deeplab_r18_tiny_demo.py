@@ -4,7 +4,10 @@ _base_ = ['../deeplab_r50_multiscale.py']
 
 data_root = 'data/streethazards_demo'
 crop_size = (256, 256)
+# the generated frames are 480x270: test on the native frame as the headline does (1280x720 there); the 256*s crops
+# are clamped to the 270-pixel height, so s is effectively in [0.5, 1.05] (63% of the draws on the cap)
 img_scale = (480, 270)
+test_resize = dict(type='Resize', scale=img_scale, keep_ratio=True)
 norm_cfg = dict(type='BN', requires_grad=True)
 
 model = dict(
@@ -27,9 +30,20 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    test_resize,
     dict(type='LoadStreetHazardsAnnotations'),
     dict(type='PackAnomalySegInputs'),
+]
+tta_pipeline = [
+    dict(type='LoadImageFromFileWithRetry'),
+    dict(type='TestTimeAug', transforms=[
+        [test_resize],
+        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in _base_.img_ratios],
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadStreetHazardsAnnotations')],
+        [dict(type='PackAnomalySegInputs')],
+    ]),
 ]
 train_dataloader = dict(
     batch_size=4, num_workers=2,

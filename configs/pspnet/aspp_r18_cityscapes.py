@@ -1,4 +1,5 @@
-# R18 + mmseg ASPPHead rates 1,2,3,6 + FCN aux (0.4) on Cityscapes as the PSPNet study trained it (19 classes, 512x1024, SGD 0.01 + poly).
+# R18 + mmseg ASPPHead rates 1,2,3,6 + FCN aux (0.4) on Cityscapes as the PSPNet study trained it (19 classes,
+# 512x1024, SGD 0.01 + poly).
 _base_ = [
     '../_base_/models/aspp_r18-d8.py',
     '../_base_/datasets/cityscapes_epoch.py',

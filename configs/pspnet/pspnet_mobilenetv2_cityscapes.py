@@ -1,4 +1,5 @@
-# PSPNet MobileNetV2 (OS 8) + FCN aux (0.4) on Cityscapes as the PSPNet study trained it (19 classes, 512x1024, SGD 0.01 + poly).
+# PSPNet MobileNetV2 (OS 8) + FCN aux (0.4) on Cityscapes as the PSPNet study trained it (19 classes, 512x1024, SGD
+# 0.01 + poly).
 _base_ = [
     '../_base_/models/pspnet_mobilenetv2-d8.py',
     '../_base_/datasets/cityscapes_epoch.py',

@@ -1,4 +1,5 @@
-# PSPNet R18 (dilated, OS 8, PPM 1,2,3,6) + FCN aux (0.4) on Cityscapes as the PSPNet study trained it (19 classes, 512x1024, SGD 0.01 + poly).
+# PSPNet R18 (dilated, OS 8, PPM 1,2,3,6) + FCN aux (0.4) on Cityscapes as the PSPNet study trained it (19 classes,
+# 512x1024, SGD 0.01 + poly).
 _base_ = [
     '../_base_/models/pspnet_r18-d8.py',
     '../_base_/datasets/cityscapes_epoch.py',

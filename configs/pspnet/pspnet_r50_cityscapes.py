@@ -1,4 +1,5 @@
-# PSPNet R50 (dilated, OS 8, PPM bins 1,2,3,6) + FCN aux (0.4) on Cityscapes as the PSPNet study trained it (68.97 mIoU there).
+# PSPNet R50 (dilated, OS 8, PPM bins 1,2,3,6) + FCN aux (0.4) on Cityscapes as the PSPNet study trained it (68.97
+# mIoU there).
 _base_ = [
     'mmseg::_base_/models/pspnet_r50-d8.py',
     '../_base_/datasets/cityscapes_epoch.py',

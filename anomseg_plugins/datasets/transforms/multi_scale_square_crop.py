@@ -18,20 +18,38 @@ class MultiScaleSquareCrop(BaseTransform):
     every map in ``seg_fields``). ``s < 1`` zooms in on detail, ``s > 1`` shows more context
     (SPEC section 2: scale 0.5-2.0, crop side 512*s, output 512x512).
 
+    The clamp caps the scale an image can give: on a 1280x720 frame with ``base_size=512`` no crop is
+    wider than 720 pixels, so every draw above 720/512 = 1.41 gives the same crop scale (about 40% of the
+    draws of the headline's U(0.5, 2.0)). The scale actually used is recorded as ``effective_crop_scale``
+    next to the drawn ``crop_scale``. A training crop shows ``output / (base_size * effective_crop_scale)``
+    output pixels per input pixel, i.e. ``1 / effective_crop_scale`` when ``base_size`` equals the output
+    side.
+
+    With ``keep_scale=True`` the drawn scale is kept instead: a side longer than the image is cut to the
+    image along that axis only (the crop becomes a rectangle of the full image height or width), and the
+    window is resized by the same factor ``output / side``, so the output is *smaller* than
+    ``output_size`` along that axis (e.g. 360x512 for s = 2 on a 1280x720 frame). mmseg's
+    ``SegDataPreProcessor`` with ``size=output_size`` pads such a batch (labels with ``seg_pad_val``,
+    ignored by the loss), so the transform itself still never pads.
+
     Required keys: ``img``, ``seg_fields`` and the maps it names.
     Modified keys: ``img``, ``img_shape``, every key in ``seg_fields``.
-    Added keys: ``crop_scale`` (the drawn s), ``crop_bbox`` (``(y1, y2, x1, x2)`` in the input image).
+    Added keys: ``crop_scale`` (the drawn s), ``effective_crop_scale`` (``side / base_size`` of the square
+    whose resize to ``output_size`` sets the magnification: the clamped side by default, the drawn side with
+    ``keep_scale``), ``crop_bbox`` (``(y1, y2, x1, x2)`` of the window in the input image).
 
     Args:
         output_size: side of the square output (int) or ``(h, w)``.
         scale_range: ``(min, max)`` of the uniform scale distribution.
         base_size: crop side at scale 1; defaults to the output side.
         interpolation: image interpolation for the resize (labels always use nearest).
+        keep_scale: keep the drawn scale when the square does not fit (smaller output, see above)
+            instead of clamping the square to the shorter image side (the study's behaviour, default).
     """
 
     def __init__(self, output_size: Union[int, Sequence[int]] = 512,
                  scale_range: Tuple[float, float] = (0.5, 2.0), base_size: Optional[int] = None,
-                 interpolation: str = 'bilinear') -> None:
+                 interpolation: str = 'bilinear', keep_scale: bool = False) -> None:
         super().__init__()
         if isinstance(output_size, int):
             output_size = (output_size, output_size)
@@ -43,29 +61,38 @@ class MultiScaleSquareCrop(BaseTransform):
         self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         self.base_size = int(base_size) if base_size is not None else max(self.output_size)
         self.interpolation = interpolation
+        self.keep_scale = bool(keep_scale)
 
     @cache_randomness
     def _draw(self, img_h: int, img_w: int) -> Tuple[float, int, int, int]:
+        """Draw the scale and the window: ``(s, side, y1, x1)``; the window is ``side`` cut to the image."""
         scale = float(np.random.uniform(*self.scale_range))
-        side = int(min(max(round(self.base_size * scale), 1), img_h, img_w))
-        y1 = int(np.random.randint(0, img_h - side + 1))
-        x1 = int(np.random.randint(0, img_w - side + 1))
-        return scale, side, y1, x1
+        side = max(round(self.base_size * scale), 1)
+        if not self.keep_scale:
+            side = min(side, img_h, img_w)
+        y1 = int(np.random.randint(0, img_h - min(side, img_h) + 1))
+        x1 = int(np.random.randint(0, img_w - min(side, img_w) + 1))
+        return scale, int(side), y1, x1
 
     def transform(self, results: dict) -> dict:
         img = results['img']
         img_h, img_w = img.shape[:2]
         scale, side, y1, x1 = self._draw(img_h, img_w)
-        y2, x2 = y1 + side, x1 + side
+        y2, x2 = y1 + min(side, img_h), x1 + min(side, img_w)
         out_h, out_w = self.output_size
-        results['img'] = mmcv.imresize(img[y1:y2, x1:x2], (out_w, out_h), interpolation=self.interpolation)
+        # the window is resized by output / side on each axis: a window cut by the image border
+        # (keep_scale) keeps that factor and gives a proportionally smaller output
+        dst_w = max(round((x2 - x1) * out_w / side), 1)
+        dst_h = max(round((y2 - y1) * out_h / side), 1)
+        results['img'] = mmcv.imresize(img[y1:y2, x1:x2], (dst_w, dst_h), interpolation=self.interpolation)
         for key in results.get('seg_fields', []):
-            results[key] = mmcv.imresize(results[key][y1:y2, x1:x2], (out_w, out_h), interpolation='nearest')
+            results[key] = mmcv.imresize(results[key][y1:y2, x1:x2], (dst_w, dst_h), interpolation='nearest')
         results['img_shape'] = results['img'].shape[:2]
         results['crop_scale'] = scale
+        results['effective_crop_scale'] = side / self.base_size
         results['crop_bbox'] = (y1, y2, x1, x2)
         return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(output_size={self.output_size}, scale_range={self.scale_range}, '
-                f"base_size={self.base_size}, interpolation='{self.interpolation}')")
+                f"base_size={self.base_size}, interpolation='{self.interpolation}', keep_scale={self.keep_scale})")

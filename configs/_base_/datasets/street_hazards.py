@@ -1,9 +1,16 @@
 # StreetHazards, headline augmentation (SPEC section 2): multi-scale square crop (s in [0.5, 2],
 # side 512*s, never padded, resized to 512), horizontal flip, colour jitter, Gaussian blur.
+# Scale: a crop shows 512 / (512 * s) output pixels per frame pixel, the native 1.0 at the nominal s = 1, and the
+# test runs on the native frame (img_scale = the 1280x720 frame), so train and test agree at s = 1. The square never
+# exceeds the 720-pixel frame height, so s is effectively in [0.5, 1.41] (~40% of the draws sit on the cap; the
+# transform records `effective_crop_scale`). tests/test_configs/test_train_test_scale.py checks every config.
 dataset_type = 'StreetHazardsDataset'
 data_root = 'data/streethazards'
 crop_size = (512, 512)
 img_scale = (1280, 720)
+img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+# the one test-time resize: test_pipeline and every tta_pipeline branch start from it
+test_resize = dict(type='Resize', scale=img_scale, keep_ratio=True)
 
 train_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),
@@ -17,10 +24,23 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    # annotations after Resize: ground truth stays at the original resolution
+    test_resize,
+    # annotations after Resize: ground truth stays at the original resolution (mmseg resizes the logits back to it)
     dict(type='LoadStreetHazardsAnnotations'),
     dict(type='PackAnomalySegInputs'),
+]
+# `tools/test.py --tta` (with the tta_model of ../default_runtime.py, which averages logits): mmseg's flip x
+# multi-scale TTA, every view a ratio of the test scale (ratio 1.0 = test_pipeline).
+tta_pipeline = [
+    dict(type='LoadImageFromFileWithRetry'),
+    dict(type='TestTimeAug', transforms=[
+        [test_resize],
+        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadStreetHazardsAnnotations')],
+        [dict(type='PackAnomalySegInputs')],
+    ]),
 ]
 
 train_dataloader = dict(

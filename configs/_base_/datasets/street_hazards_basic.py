@@ -1,14 +1,39 @@
 # StreetHazards, the study's baseline augmentation: resize to 512x512, flip, jitter(0.3, 0.3, 0.3).
+# Scale: the whole frame is squashed to 512x512 (x0.4 across, x0.71 down on 1280x720) for training *and* for
+# val/test/TTA, as the study trained and evaluated it: one `test_resize` serves every pipeline. Ground truth stays
+# at the native resolution (annotations are loaded after Resize at test) and mmseg resizes the logits back to it
+# (bilinear, in the segmentor's postprocess_result) before mIoU and the anomaly scorers.
 _base_ = ['./street_hazards.py']
 
 crop_size = (512, 512)
+img_scale = crop_size
+test_resize = dict(type='Resize', scale=img_scale, keep_ratio=False)
 train_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),
     dict(type='LoadStreetHazardsAnnotations'),
-    dict(type='Resize', scale=crop_size, keep_ratio=False),
+    test_resize,
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion', brightness_delta=32, contrast_range=(0.7, 1.3),
          saturation_range=(0.7, 1.3), hue_delta=0),
     dict(type='PackAnomalySegInputs'),
 ]
+test_pipeline = [
+    dict(type='LoadImageFromFileWithRetry'),
+    test_resize,
+    dict(type='LoadStreetHazardsAnnotations'),
+    dict(type='PackAnomalySegInputs'),
+]
+tta_pipeline = [
+    dict(type='LoadImageFromFileWithRetry'),
+    dict(type='TestTimeAug', transforms=[
+        [test_resize],
+        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in _base_.img_ratios],
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadStreetHazardsAnnotations')],
+        [dict(type='PackAnomalySegInputs')],
+    ]),
+]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -1,4 +1,8 @@
-# Ablation of the headline recipe: multi-scale crop scale range [0.25, 2.0] (headline: [0.5, 2.0]), other augmentations as the headline.
+# Ablation of the headline recipe: the multi-scale crop's scale range. The name is the *effective* range on a
+# 1280x720 frame, [0.25, 1.41]: scale_range=(0.25, 2.0) is requested, but the square is clamped to the 720-pixel
+# frame height, so 34% of the draws sit on the cap 720/512 = 1.41 (headline: (0.5, 2.0) -> [0.5, 1.41], 40%).
+# Magnification and context move together: 128..720-pixel windows, 4..0.71 output pixels per frame pixel.
+# MultiScaleSquareCrop(keep_scale=True) would reach the requested range; the transform records both scales.
 _base_ = ['../deeplab_r50_multiscale.py']
 train_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),
