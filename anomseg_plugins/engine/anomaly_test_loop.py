@@ -1,25 +1,53 @@
 """Test loop that feeds anomaly scorers from the test forward pass and fits them beforehand."""
+import difflib
 import hashlib
 import os.path as osp
+import re
+import sys
 import time
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.evaluator import Evaluator
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner.amp import autocast
 from mmengine.runner.base_loop import BaseLoop
 from mmengine.runner.loops import TestLoop, _parse_losses, _update_losses
+from mmengine.utils import ProgressBar
 from mmseg.registry import LOOPS
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from anomseg_plugins.models.segmentors.logit_seg_tta_model import TTA_VIEW_METAS
 from anomseg_plugins.scorers.base_scorer import BaseAnomalyScorer
 from anomseg_plugins.utils import safe_torch_load
 
-STATS_FORMAT = 1
+#: Version of the stats file layout; 2 keys the statistics on the fit pipeline, the model's test_cfg,
+#: data preprocessor and settings and the TTA wrapper too.
+STATS_FORMAT = 2
+
+#: The parts of the stats key, as the log names them when they changed.
+STATS_KEY_PARTS = {
+    'format': 'the stats file format',
+    'model': 'the model weights',
+    'test_cfg': 'the model test_cfg',
+    'data_preprocessor': 'the data preprocessor',
+    'model_settings': 'the model settings',
+    'tta': 'the test-time augmentation wrapper',
+    'fit_data': 'the fit data',
+    'fit_pipeline': 'the fit pipeline',
+}
+
+#: Module attributes that do not change what a trained model computes at test time: training-only switches, and
+#: the SyncBN / BN choice (``norm_cfg``, ``process_group``), which a CPU or single-process run swaps at the same
+#: outputs (another norm type shows in the weights).
+_UNKEYED_ATTRIBUTES = ('training', 'init_cfg', 'train_cfg', 'pretrained', 'with_cp', 'frozen_stages', 'norm_eval',
+                       'zero_init_residual', 'norm_cfg', 'process_group')
+
+_NOT_PLAIN = object()
 
 
 class BackboneFeatureCapture:
@@ -79,6 +107,155 @@ def sample_features(feats: Tensor, input_hw: Tuple[int, int], meta: dict) -> Ten
     return feats
 
 
+def merge_view_features(views: Sequence[Tensor]) -> Tensor:
+    """Average one image's ``(C, h_v, w_v)`` stage features of several test-time-augmentation views.
+
+    Each map (already sliced to its view's image and un-flipped by :func:`sample_features`) is resized
+    bilinearly to the largest of them (the view with the most feature pixels, the first on ties), so no
+    view's detail is lost; the result is the feature counterpart of ``LogitSegTTAModel``'s averaged logits.
+    A single view is returned as it is.
+    """
+    if len(views) == 1:
+        return views[0]
+    size = max((tuple(v.shape[-2:]) for v in views), key=lambda hw: hw[0] * hw[1])
+    resized = [v if tuple(v.shape[-2:]) == size else
+               F.interpolate(v[None], size=size, mode='bilinear', align_corners=False)[0] for v in views]
+    return torch.stack(resized).mean(dim=0)
+
+
+def batch_sample_features(calls: Sequence[Tuple[List[Optional[Tensor]], Tuple[int, int]]],
+                          samples: Sequence) -> Optional[List[List[Optional[Tensor]]]]:
+    """Each predicted sample's backbone stage features, from the backbone calls of one test step.
+
+    ``calls`` is :meth:`BackboneFeatureCapture.pop` after ``model.test_step``; ``samples`` its outputs.
+
+    - Whole-image inference (one call): sample ``i`` gets :func:`sample_features` of row ``i``.
+    - Test-time augmentation (one call per view; the samples were merged by ``LogitSegTTAModel`` and carry
+      their views' metainfo in ``tta_view_metas``, in the order the views ran): each view's row ``i`` is
+      sliced and un-flipped with that view's metainfo, and the views are merged by
+      :func:`merge_view_features`, as their logits were averaged.
+
+    Returns:
+        Per sample, a list indexed by stage: ``(C_s, h_s, w_s)`` for the captured stages, ``None`` elsewhere;
+        ``None`` when the calls do not line up with the samples (e.g. sliding-window inference runs the
+        backbone once per window), for the caller to report.
+    """
+    if not calls or not samples:
+        return None
+    view_metas = [s.metainfo.get(TTA_VIEW_METAS) for s in samples]
+    if any(m is not None for m in view_metas):
+        if any(m is None or len(m) != len(calls) for m in view_metas):
+            return None
+    elif len(calls) != 1:
+        return None
+    first_outputs = calls[0][0]
+    batch_size = next(f.shape[0] for f in first_outputs if f is not None)
+    result = []
+    for i, sample in enumerate(samples[:batch_size]):
+        metas = view_metas[i] or [sample.metainfo]
+        feats: List[Optional[Tensor]] = []
+        for stage, captured in enumerate(first_outputs):
+            if captured is None:
+                feats.append(None)
+                continue
+            feats.append(merge_view_features([sample_features(stage_outputs[stage][i], input_hw, meta)
+                                              for (stage_outputs, input_hw), meta in zip(calls, metas)]))
+        result.append(feats)
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as str / int / float / bool / None in lists and dicts (what a weights-only stats file can hold
+    and ``==`` compares), or ``_NOT_PLAIN`` for objects without a stable value (tensors, modules, handles)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple, torch.Size)):
+        return [_plain_item(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain_item(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, type) or (callable(value) and hasattr(value, '__qualname__')):
+        return f'{getattr(value, "__module__", "")}.{value.__qualname__}'
+    return _NOT_PLAIN
+
+
+def _plain_item(value: Any) -> Any:
+    plain = _plain(value)
+    return type(value).__name__ if plain is _NOT_PLAIN else plain
+
+
+def module_settings(model: nn.Module, skip: Sequence[str] = ()) -> Dict[str, Any]:
+    """What, besides its weights, decides what ``model`` computes: ``{'<module path>.<attribute>': value}``.
+
+    Every plain attribute (numbers, strings, flags, tuples, config dicts) of every submodule, e.g.
+    ``decode_head.align_corners``, ``backbone.out_indices``, ``backbone.layer3.1.conv1.dilation``,
+    ``data_preprocessor.size_divisor``, ``test_cfg``, and the values of buffers that are not in the state
+    dict (``data_preprocessor.mean`` / ``std``). Private attributes, ``_UNKEYED_ATTRIBUTES`` and losses (they do
+    not change a trained model's test outputs) are left out, and so are the submodules under a path in ``skip``.
+    """
+    settings: Dict[str, Any] = {}
+    skipped = tuple(f'{p}.' for p in skip)
+    for path, module in model.named_modules():
+        if path in skip or path.startswith(skipped) or any(p.startswith('loss') for p in path.split('.')):
+            continue  # skipped, or a loss (decode_head.loss_decode[.i]): training only
+        for key, value in vars(module).items():
+            if key.startswith('_') or key in _UNKEYED_ATTRIBUTES:
+                continue
+            plain = _plain(value)
+            if plain is not _NOT_PLAIN:
+                settings[f'{path}.{key}' if path else key] = plain
+    persistent = set(model.state_dict().keys())
+    for path, buffer in model.named_buffers():
+        if path not in persistent and not path.startswith(skipped):
+            settings[path] = buffer.detach().cpu().reshape(-1).tolist()
+    return settings
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """SHA-1 of the model's state dict (names, shapes, dtypes and bytes): the fitted stats depend on it."""
+    digest = hashlib.sha1()
+    for key, value in model.state_dict().items():
+        if not isinstance(value, Tensor):
+            continue
+        digest.update(f'{key}:{tuple(value.shape)}:{value.dtype};'.encode())
+        digest.update(value.detach().reshape(-1).contiguous().cpu().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def model_stats_key(segmentor: nn.Module, tta: Optional[nn.Module] = None) -> Dict[str, Any]:
+    """The model's part of the stats key: everything of the model that changes the logits or features the scorers
+    see (``STATS_KEY_PARTS`` but the fit data): weights (:func:`model_fingerprint`), ``test_cfg`` (mode, crop size,
+    stride), data preprocessor (mean, std, size, padding), the other settings (:func:`module_settings`) and the
+    type of the test-time-augmentation wrapper (``None`` without). A tool that loads fitted statistics for a model
+    (e.g. ``tools/infer.py``) compares these parts with the stats file's ``meta``."""
+    settings = module_settings(segmentor, skip=('data_preprocessor', ))
+    test_cfg = settings.pop('test_cfg', None)
+    preprocessor = getattr(segmentor, 'data_preprocessor', None)
+    return dict(
+        format=STATS_FORMAT,
+        model=model_fingerprint(segmentor),
+        test_cfg=test_cfg,
+        data_preprocessor=dict(type=type(preprocessor).__name__, **module_settings(preprocessor))
+        if isinstance(preprocessor, nn.Module) else None,
+        model_settings=settings,
+        tta=None if tta is None else type(tta).__name__)
+
+
+def describe_change(old: Any, new: Any, limit: int = 4) -> str:
+    """A short description of what differs between two values of one part of the stats key."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        unset = '<unset>'
+        changed = [k for k in sorted(set(old) | set(new)) if old.get(k, unset) != new.get(k, unset)]
+        parts = [f'{k}: {old.get(k, unset)!r} -> {new.get(k, unset)!r}' for k in changed[:limit]]
+        more = f'; ... ({len(changed)} changed)' if len(changed) > limit else ''
+        return '; '.join(parts) + more
+    if isinstance(old, str) and isinstance(new, str) and ('\n' in old or '\n' in new):
+        lines = [line[0] + ' ' + line[2:].strip() for line in difflib.ndiff(old.splitlines(), new.splitlines())
+                 if line[:1] in '+-']
+        more = f'; ... ({len(lines)} lines differ)' if len(lines) > 2 * limit else ''
+        return '; '.join(lines[:2 * limit]) + more if lines else f'{old!r} -> {new!r}'
+    return f'{old!r} -> {new!r}'
+
+
 @LOOPS.register_module()
 class AnomalyTestLoop(TestLoop):
     """mmengine ``TestLoop`` that also serves the anomaly scorers of ``AnomalyMetric`` from the same pass.
@@ -87,23 +264,31 @@ class AnomalyTestLoop(TestLoop):
     step a forward hook on ``model.backbone`` captures the stages the scorers list in ``feature_stages``
     (their union); every output data sample gets ``backbone_feats``: a list indexed by stage holding
     that sample's ``(C_s, h_s, w_s)`` features (padding removed) for the captured stages and ``None``
-    elsewhere. They are dropped once the metrics have processed the batch.
+    elsewhere (:func:`batch_sample_features`). They are dropped once the metrics have processed the batch.
 
     Before testing, scorers that need fitting (``requires_fit`` and not yet fitted) are
 
-    1. loaded from ``<work_dir>/<stats_file>`` when that file was written for the same model weights
-       (a hash of the state dict), the same fit data and the same scorer (``fit_signature()``), or else
+    1. loaded from ``<work_dir>/<stats_file>`` when that file was written for the same scorer
+       (``fit_signature()``) and the same key (:meth:`stats_key`): everything that changes the logits or
+       features the scorers see, i.e. the model weights (a hash of the state dict), the model's ``test_cfg``
+       (mode, crop size, stride), its data preprocessor (mean, std, size, padding), its other settings
+       (e.g. ``align_corners``, dilations), the test-time-augmentation wrapper, and the fit data and its
+       pipeline; the log names the part that changed; or else
     2. fitted: the fit dataloader (``fit_dataloader``, by default the config's ``val_dataloader``) is run
-       through ``model.test_step`` with the same feature capture, every scorer gets
-       ``fit_step(seg_logits, feats, gt_sem_seg)`` per batch (logits at ground-truth resolution, as
-       mmseg's ``predict`` returns them) and ``fit_end()`` after the pass; passes repeat while a scorer
-       is still unfitted (a z-score fusion needs its children fitted first). The statistics are then
-       saved to the stats file (main process).
+       through ``model.test_step`` (the same model, TTA wrapper included, as the test) with the same
+       feature capture, every scorer gets ``fit_step(seg_logits, feats, gt_sem_seg)`` per batch (logits at
+       ground-truth resolution, as mmseg's ``predict`` returns them) and ``fit_end()`` after the pass; passes
+       repeat while a scorer is still unfitted (a z-score fusion needs its children fitted first). The main
+       process draws one mmengine ``ProgressBar`` per pass. The statistics are then saved to the stats file
+       (main process).
 
     Works with any mmseg segmentor that has a ``backbone`` (``EncoderDecoder``,
     ``CascadeEncoderDecoder``; DDP / TTA wrappers are unwrapped via ``.module``). Scorers that need
-    features require whole-image inference (one backbone call per batch): sliding-window inference
-    raises an error naming ``test_cfg.mode``.
+    features require one backbone call per batch, or under test-time augmentation (``LogitSegTTAModel``,
+    ``tools/test.py --tta``) one per view, whose features are merged like the logits
+    (:func:`merge_view_features`): sliding-window inference raises an error naming ``test_cfg.mode``.
+    Under TTA the fit dataloader must give augmented batches too (``tools/test.py --tta`` gives it the
+    ``tta_pipeline``).
 
     Args:
         runner: the runner.
@@ -165,24 +350,46 @@ class AnomalyTestLoop(TestLoop):
                                  f'or a segmentor with a backbone (EncoderDecoder, CascadeEncoderDecoder)')
         return BackboneFeatureCapture(getattr(model, 'backbone', None), self.feature_stages)
 
-    def predict(self, data_batch, capture: BackboneFeatureCapture) -> list:
-        """``model.test_step`` under autocast; attaches ``backbone_feats`` to each output sample."""
+    @property
+    def tta_model(self) -> Optional[BaseTTAModel]:
+        """The test-time-augmentation wrapper (e.g. ``LogitSegTTAModel``) around the segmentor, if any."""
+        model = self.runner.model
+        while not hasattr(model, 'backbone'):
+            if isinstance(model, BaseTTAModel):
+                return model
+            if not (is_model_wrapper(model) or hasattr(model, 'module')):
+                break
+            model = model.module
+        return None
+
+    def predict(self, data_batch, capture: BackboneFeatureCapture, source: str = 'test_dataloader') -> list:
+        """``model.test_step`` under autocast; attaches ``backbone_feats`` to each output sample.
+
+        ``source`` names the dataloader of ``data_batch`` in error messages.
+        """
+        tta = self.tta_model
+        inputs = data_batch.get('inputs') if isinstance(data_batch, dict) else None
+        if tta is not None and isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], Tensor):
+            raise RuntimeError(f'AnomalyTestLoop: the model is wrapped in {type(tta).__name__} (test-time '
+                               f'augmentation), but {source} gives un-augmented batches; set its '
+                               'dataset.pipeline to the tta_pipeline (tools/test.py --tta does it for '
+                               'test_dataloader and for the fit data, test_cfg.fit_dataloader or val_dataloader)')
         with autocast(enabled=self.fp16):
             outputs = self.runner.model.test_step(data_batch)
         calls = capture.pop()
         if not self.feature_stages:
             return outputs
-        if len(calls) != 1:
+        feats = batch_sample_features(calls, outputs)
+        if feats is None:
             test_cfg = getattr(self.segmentor, 'test_cfg', None)
-            raise RuntimeError(f'AnomalyTestLoop: the backbone ran {len(calls)} times for one batch (model test_cfg '
-                               f'{test_cfg}); scorers using backbone features '
+            views = '' if tta is None else f' under {type(tta).__name__}, whose views each run it once'
+            raise RuntimeError(f'AnomalyTestLoop: the backbone ran {len(calls)} times for one batch{views} (model '
+                               f'test_cfg {test_cfg}); scorers using backbone features '
                                f'({", ".join(s.name for s in self.scorers if s.feature_stages)}) need whole-image '
-                               f"inference: set model.test_cfg.mode='whole' and no test-time augmentation")
-        stage_outputs, input_hw = calls[0]
-        batch_size = stage_outputs[self.feature_stages[0]].shape[0]
-        for i, sample in enumerate(outputs[:batch_size]):
-            sample.backbone_feats = [None if f is None else sample_features(f[i], input_hw, sample.metainfo)
-                                     for f in stage_outputs]
+                               f"inference: set model.test_cfg.mode='whole' (test-time augmentation with "
+                               f'LogitSegTTAModel is fine)')
+        for sample, sample_feats in zip(outputs, feats):
+            sample.backbone_feats = sample_feats
         return outputs
 
     # ----- test -----
@@ -243,15 +450,36 @@ class AnomalyTestLoop(TestLoop):
         return f'{type(ds).__name__}(len={len(ds)}, {", ".join(parts)})'
 
     @staticmethod
+    def describe_pipeline(dataset) -> Optional[str]:
+        """The transforms the fit data runs through, as their ``repr`` (one per line, memory addresses removed);
+        through dataset wrappers (``dataset`` / ``datasets``); ``None`` for a dataset without a pipeline.
+
+        mmcv / mmseg / anomseg transforms print their parameters (e.g. ``Resize(scale=(1280, 720), ...)``,
+        ``TestTimeAug`` its sub-pipelines); a transform without a ``__repr__`` is keyed by its class only.
+        """
+        pipeline = getattr(dataset, 'pipeline', None)
+        if pipeline is not None:
+            return re.sub(r' at 0x[0-9a-fA-F]+', '', repr(pipeline))
+        inner = getattr(dataset, 'datasets', None) or \
+            ([dataset.dataset] if isinstance(getattr(dataset, 'dataset', None), torch.utils.data.Dataset) else [])
+        parts = [AnomalyTestLoop.describe_pipeline(d) for d in inner]
+        return '\n'.join(p for p in parts if p) or None
+
+    def stats_key(self, loader: Optional[DataLoader]) -> dict:
+        """What the fitted statistics depend on besides the scorer's own settings (see ``STATS_KEY_PARTS``).
+
+        The fit runs the same model as the test (with its TTA wrapper, if any), so this is also what makes
+        the statistics valid for the test: :func:`model_stats_key` of the segmentor and its TTA wrapper, and
+        the fit data with its pipeline.
+        """
+        return dict(model_stats_key(self.segmentor, self.tta_model),
+                    fit_data=None if loader is None else self.describe_data(loader),
+                    fit_pipeline=None if loader is None else self.describe_pipeline(loader.dataset))
+
+    @staticmethod
     def model_fingerprint(model: nn.Module) -> str:
         """SHA-1 of the model's state dict (names, shapes, dtypes and bytes): the fitted stats depend on it."""
-        digest = hashlib.sha1()
-        for key, value in model.state_dict().items():
-            if not isinstance(value, Tensor):
-                continue
-            digest.update(f'{key}:{tuple(value.shape)}:{value.dtype};'.encode())
-            digest.update(value.detach().reshape(-1).contiguous().cpu().view(torch.uint8).numpy().tobytes())
-        return digest.hexdigest()
+        return model_fingerprint(model)
 
     def prepare_scorers(self) -> None:
         """Load the fitted statistics of the scorers that need them, or fit them (and save the stats file)."""
@@ -266,8 +494,7 @@ class AnomalyTestLoop(TestLoop):
         for scorer in self.scorers:
             scorer.to(device)
         loader = self.fit_dataloader()
-        meta = dict(format=STATS_FORMAT, model=self.model_fingerprint(self.segmentor),
-                    fit_data=None if loader is None else self.describe_data(loader))
+        meta = self.stats_key(loader)
         loaded = self.load_stats(todo, meta)
         todo = [s for s in todo if s.name not in loaded]
         if not todo:
@@ -297,8 +524,8 @@ class AnomalyTestLoop(TestLoop):
                 if scorer.name in names:
                     scorer.load_state_dict(stored[scorer.name]['state_dict'])
             print_log(f'AnomalyTestLoop: loaded the fitted statistics of {", ".join(names)} from {path} '
-                      f'(same model weights, fit data and scorer settings); delete the file to refit',
-                      logger='current')
+                      f'(same model weights and settings, test_cfg, data preprocessor, TTA, fit data and pipeline, '
+                      f'and scorer settings); delete the file to refit', logger='current')
         return names
 
     def _matching_entries(self, path: str, todo: List[BaseAnomalyScorer], meta: dict) -> List[str]:
@@ -308,13 +535,14 @@ class AnomalyTestLoop(TestLoop):
         except Exception as exc:  # unreadable or foreign file: refit and overwrite it
             print_log(f'AnomalyTestLoop: cannot read {path} ({exc}); refitting the scorers', logger='current')
             return []
-        for key in ('format', 'model', 'fit_data'):
-            if key == 'fit_data' and meta[key] is None:
-                continue  # no fit data configured: the file is all there is
-            if stored_meta.get(key) != meta[key]:
-                print_log(f'AnomalyTestLoop: {path} was written for another {key.replace("_", " ")} '
-                          f'({stored_meta.get(key)!r} vs now {meta[key]!r}); refitting the scorers', logger='current')
-                return []
+        changed = [f'{what} changed ({describe_change(stored_meta.get(key), meta[key])})'
+                   for key, what in STATS_KEY_PARTS.items()
+                   if stored_meta.get(key) != meta[key]
+                   and not (key in ('fit_data', 'fit_pipeline') and meta[key] is None)]  # no fit data: use the file
+        if changed:
+            print_log(f'AnomalyTestLoop: {path} does not match this run: {", ".join(changed)}; refitting the scorers',
+                      logger='current')
+            return []
         names = []
         for scorer in todo:
             entry = entries.get(scorer.name)
@@ -370,7 +598,6 @@ class AnomalyTestLoop(TestLoop):
     def fit(self, scorers: List[BaseAnomalyScorer], loader: DataLoader) -> None:
         """Run ``loader`` through the model and fit ``scorers`` (several passes while one stays unfitted)."""
         num_batches = len(loader)
-        log_every = max(1, num_batches // 20)
         with self.capture:
             for pass_idx in range(1, self.max_fit_passes + 1):
                 todo = [s for s in scorers if not s.is_fitted]
@@ -383,18 +610,21 @@ class AnomalyTestLoop(TestLoop):
                     scorer.reset()
                     scorer.fit_begin()
                 start = time.time()
-                for idx, data_batch in enumerate(loader):
-                    outputs = self.predict(data_batch, self.capture)
+                bar = ProgressBar(num_batches, file=sys.stdout) if is_main_process() else None
+                for data_batch in loader:
+                    outputs = self.predict(data_batch, self.capture, source=self._fit_loader_origin)
                     for logits, feats, gt in self.fit_batches(outputs):
                         for scorer in todo:
                             scorer.fit_step(logits, feats, gt)
-                    if (idx + 1) % log_every == 0 or idx + 1 == num_batches:
-                        elapsed = time.time() - start
-                        eta = elapsed / (idx + 1) * (num_batches - idx - 1)
-                        print_log(f'AnomalyTestLoop: fitting {what}: {idx + 1}/{num_batches} batches, '
-                                  f'{elapsed:.0f} s elapsed, ETA {eta:.0f} s', logger='current')
+                    if bar is not None:
+                        bar.update()
+                if bar is not None:
+                    bar.file.write('\n')
+                    bar.file.flush()
                 for scorer in todo:
                     scorer.fit_end()
+                print_log(f'AnomalyTestLoop: fitting {what}: {num_batches} batches in {time.time() - start:.0f} s',
+                          logger='current')
         unfitted = [s.name for s in scorers if not s.is_fitted]
         if unfitted:
             raise RuntimeError(f'AnomalyTestLoop: {", ".join(unfitted)} still not fitted after {self.max_fit_passes} '

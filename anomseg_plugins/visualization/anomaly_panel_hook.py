@@ -229,23 +229,27 @@ class AnomalyPanelHook(Hook):
         if self._capture is not None:
             calls = self._capture.pop()
             self._capture.__exit__()
+        batch_feats = self._batch_features(outputs, calls)
         for i, sample in enumerate(outputs):
-            self._process(sample, self._features(sample, i, calls), data_batch, i)
+            self._process(sample, None if batch_feats is None else batch_feats[i], data_batch, i)
 
-    def _features(self, sample, index: int, calls: list) -> Optional[list]:
+    def _batch_features(self, outputs: Sequence, calls: list) -> Optional[list]:
+        """Per sample, ``(1, C_s, h_s, w_s)`` stage features (``None`` where not captured), or ``None`` without
+        feature scorers. Features the test loop attached (``backbone_feats``) are reused; otherwise this hook's
+        own capture goes through the loop's one feature path (``batch_sample_features``: padding, flip, TTA)."""
         if not self._stages:
             return None
-        feats = sample.get('backbone_feats', None)
-        if feats is None:
-            if len(calls) != 1:
-                raise RuntimeError(f'AnomalyPanelHook: the backbone ran {len(calls)} times in one test iteration; '
-                                   'scorers reading backbone features need whole-image inference '
-                                   "(model.test_cfg.mode='whole', no TTA)")
-            from anomseg_plugins.engine.anomaly_test_loop import sample_features
-            stage_outputs, input_hw = calls[0]
-            feats = [None if f is None else sample_features(f[index], input_hw, sample.metainfo)
-                     for f in stage_outputs]
-        return [None if f is None else f[None] for f in feats]
+        if all(sample.get('backbone_feats', None) is not None for sample in outputs):
+            per_sample = [sample.backbone_feats for sample in outputs]
+        else:
+            from anomseg_plugins.engine.anomaly_test_loop import batch_sample_features
+            per_sample = batch_sample_features(calls, outputs)
+            if per_sample is None:
+                raise RuntimeError(f'AnomalyPanelHook: the backbone ran {len(calls)} times in one test iteration, '
+                                   'which does not match the test-time views; scorers reading backbone features '
+                                   "need whole-image inference (model.test_cfg.mode='whole'); TTA through "
+                                   'LogitSegTTAModel is fine')
+        return [[None if f is None else f[None] for f in feats] for feats in per_sample]
 
     @torch.no_grad()
     def _process(self, sample, feats: Optional[list], data_batch, index: int) -> None:

@@ -1,4 +1,5 @@
 """End to end: the demo model x the scorer-set configs on a generated StreetHazards copy, one runner.test()."""
+import importlib.util
 import os.path as osp
 import uuid
 
@@ -71,3 +72,26 @@ def test_scorer_sets_compose_with_the_headline_config(tmp_path, repo_root):
         metric = METRICS.build(cfg.test_evaluator[1])
         stages = {s for scorer in metric.scorers for s in scorer.feature_stages}
         assert stages <= set(cfg.model.backbone.out_indices), (scorer_set, stages)
+
+
+def test_all_scorers_under_tools_test_tta(tmp_path, repo_root, tiny_street_hazards):
+    """``tools/test.py --tta`` on the demo config: the dataset base's tta_pipeline, the runtime's LogitSegTTAModel,
+    the fit pass through the same wrapper; every scorer (Mahalanobis / HEAT on merged features) and both protocols."""
+    spec = importlib.util.spec_from_file_location('anomseg_tools_test_e2e', osp.join(repo_root, 'tools', 'test.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    cfg = compose(tmp_path, repo_root, tiny_street_hazards, 'all_scorers', tmp_path / 'work')
+    augs = cfg.tta_pipeline[1].transforms
+    augs[0][0].scale = (160, 96)  # the generated images' own size, and two ratios: keeps the test fast
+    augs[1] = [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (1.0, 0.5)]
+    cfg = tool.use_tta(cfg, 'demo_tta.py')
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    assert type(runner.test_loop.tta_model).__name__ == 'LogitSegTTAModel'
+    assert 0 <= metrics['mIoU'] <= 100
+    for name in SCORERS:
+        for protocol in ('pooled', 'per_image'):
+            value = metrics[f'anomaly/{protocol}/{name}/AUROC']
+            assert 0 <= value <= 100, (protocol, name, value)
+    meta = torch.load(osp.join(cfg.work_dir, 'anomaly_scorer_stats.pth'), weights_only=True)['meta']
+    assert meta['tta'] == 'LogitSegTTAModel' and 'TestTimeAug' in meta['fit_pipeline']
