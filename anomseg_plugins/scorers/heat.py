@@ -25,16 +25,27 @@ class HEAT(BaseAnomalyScorer):
        the first image sets ``M = m_1``, ``D = d_1``). The image's score is ``(s_i - M) / max(D, eps)``:
        how far above the running typical energy level ``M`` (the adaptive threshold) a pixel lies, in
        running standard deviations. The current image enters ``M``, ``D`` before it is normalised.
-    4. Optional feature term (``feature_stage`` set, e.g. ``2`` = ResNet stage 3): ``g = -||f||_2``, the
-       negated L2 norm over channels of the stage's feature vector at each feature pixel (unfamiliar
-       content activates the backbone weakly), upsampled bilinearly to ``(H, W)`` and normalised exactly
-       like step 3 with its own running ``M_g``, ``D_g``; the score becomes
+    4. Optional feature term (``feature_stage`` set; the study used ResNet ``layer3``, which is stage index
+       ``2`` of a backbone with ``out_indices=(0, 1, 2, 3)``, see ``configs/_base_/anomaly/study_scorers.py``):
+       ``g = -||f||_2``, the negated L2 norm over channels of the stage's feature vector at each feature
+       pixel (unfamiliar content activates the backbone weakly), upsampled bilinearly to ``(H, W)`` and
+       normalised exactly like step 3 with its own running ``M_g``, ``D_g``; the score becomes
        ``(s_i - M) / D + feature_weight * (g_i - M_g) / D_g``.
 
     The per-image statistics pass from image to image through the EMA only, so the score of an image
-    depends (weakly) on the images before it; per-image metrics are unaffected by the normalisation
-    (it is an increasing affine map within an image), pooled metrics are. Under distributed testing
-    every rank keeps its own running statistics. The running statistics are not saved (no fitting).
+    depends on the images scored before it:
+
+    - without the feature term, step 3 is an increasing affine map within an image (``(s_i - M) / D``),
+      so per-image metrics (AUROC, AUPR, FPR95 of one image) do not depend on the running state; pooled
+      metrics, which rank pixels of different images against each other, do;
+    - with the feature term, the image's score is ``s_i / D + w * g_i / D_g + const``: two maps added with
+      weights set by the *two different* running scales ``D`` and ``D_g``. Their ratio, and so the ranking
+      of the pixels *within* the image, changes with the images scored before: per-image metrics depend
+      on the order too (one image scored AUROC 0.4867 after other images, 0.4853 scored fresh).
+
+    Under distributed testing every rank keeps its own running statistics, so with the feature term both
+    protocols, without it the pooled one, depend on the number of processes. The running statistics are
+    not saved (no fitting).
 
     Args:
         alpha: EMA weight of the past (0.9).

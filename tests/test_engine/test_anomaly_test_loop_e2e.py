@@ -61,7 +61,7 @@ def test_scorer_sets_compose_with_the_headline_config(tmp_path, repo_root):
     from mmengine.registry import init_default_scope
     from mmseg.registry import METRICS
     init_default_scope('mmseg')
-    for scorer_set in ('logit_scorers', 'all_scorers', 'fusion_scorers'):
+    for scorer_set in ('logit_scorers', 'all_scorers', 'fusion_scorers', 'study_scorers'):
         path = tmp_path / f'{scorer_set}.py'
         path.write_text(f"_base_ = [{osp.join(repo_root, 'configs', 'deeplab_r50_multiscale.py')!r}, "
                         f"{osp.join(repo_root, 'configs', '_base_', 'anomaly', scorer_set + '.py')!r}]\n"

@@ -133,6 +133,61 @@ def _metrics(pos, neg, thresholds, recall_level, fpr_rule):
     return out
 
 
+def fpr_bin_bound(pos: np.ndarray,
+                  neg: np.ndarray,
+                  recall_level: float = 0.95,
+                  fpr_rule: str = 'first') -> float:
+    """Upper bound of ``|FPR95_bins - FPR95_exact|`` when the levels are *bins* that may merge distinct scores.
+
+    The bin ends are exact points of the ROC staircase; the exact points inside a bin are unknown. With
+    ``tps_i`` / ``fps_i`` the cumulative counts at the end of bin ``i``, ``j`` the first bin whose recall
+    ``tps_j / P >= recall_level`` and ``N`` the number of negatives:
+
+    - ``'first'``: the exact first point reaching the recall lies inside bin ``j``, so
+      ``FPR_exact`` is in ``[fps_{j-1}, fps_j] / N`` while the bins give ``fps_j / N``: bound ``neg_j / N``.
+    - ``'nearest'``: the exact point nearest the recall level has a recall between those of bins ``j - 1``
+      and ``j`` (both are exact points). If the bins pick bin ``j - 1``'s recall, the exact choice lies in
+      bin ``j``: bound ``neg_j / N``. If they pick bin ``j``'s recall (at the end of the last bin ``k - 1``
+      before the next bin ``k`` holding positives; ``k - 1 = j`` when bin ``j`` reaches full recall), the
+      exact choice is either that recall, taken just before the next positive, i.e. inside bin ``k``
+      (bound ``neg_k / N``; ``neg_j / N`` at full recall), or, when bin ``j`` holds two or more positives
+      and the recall level is not met exactly, a point inside bin ``j`` (bound
+      ``(fps_{k-1} - fps_{j-1}) / N``); the larger of the two.
+
+    Args:
+        pos: ``(L,)`` positive counts per bin, bins in descending score order.
+        neg: ``(L,)`` negative counts per bin.
+        recall_level: recall of the FPR metric.
+        fpr_rule: ``'first'`` or ``'nearest'`` (see the module docstring).
+
+    Returns:
+        the bound as a fraction; NaN when one class is absent (FPR95 undefined).
+    """
+    _check_rule(fpr_rule)
+    pos = np.asarray(pos, dtype=np.int64)
+    neg = np.asarray(neg, dtype=np.int64)
+    tps, fps = np.cumsum(pos), np.cumsum(neg)
+    if pos.size == 0 or tps[-1] == 0 or fps[-1] == 0:
+        return float('nan')
+    num_pos, num_neg = int(tps[-1]), int(fps[-1])
+    recall = tps / num_pos
+    j = int(np.argmax(recall >= recall_level))
+    if fpr_rule == 'first':
+        return float(neg[j] / num_neg)
+    last = int(np.searchsorted(tps, num_pos))
+    dist = np.abs(recall[:last + 1] - recall_level)
+    idx = last - int(np.argmin(dist[::-1]))  # the bins' choice, as in metrics_from_level_counts
+    if recall[idx] < recall_level:
+        return float(neg[j] / num_neg)
+    if j == last:
+        beyond = int(neg[j])
+    else:
+        k = j + 1 + int(np.argmax(pos[j + 1:] > 0))
+        beyond = int(neg[k])
+    inside = int(fps[idx] - (fps[j] - neg[j])) if pos[j] >= 2 and recall[j] != recall_level else 0
+    return float(max(beyond, inside) / num_neg)
+
+
 def curves_from_level_counts(pos: np.ndarray, neg: np.ndarray) -> Dict[str, np.ndarray]:
     """ROC and precision-recall curves through the level points.
 

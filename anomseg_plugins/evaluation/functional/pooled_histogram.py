@@ -29,7 +29,8 @@ against the unquantised scores, with ``pos_b`` / ``neg_b`` the counts of bin ``b
 
 - AUROC: ``|error| <= sum_b pos_b * neg_b / (2 * P * N)`` (:meth:`ScoreHistogram.auroc_tie_bound`);
 - FPR95 (``'first'`` rule): the bin holding the exact threshold is found exactly; the reported FPR
-  counts all negatives of that bin, so ``0 <= FPR_hist - FPR_exact <= neg_b* / N``;
+  counts all negatives of that bin, so ``0 <= FPR_hist - FPR_exact <= neg_b* / N``; for the ``'nearest'``
+  rule see :func:`.level_metrics.fpr_bin_bound` (:meth:`ScoreHistogram.fpr_tie_bound` computes both);
 - AUPR: all positives of a bin get the precision at the bin's end, as sklearn does for tied scores.
   Unlike AUROC this matters even for bins holding only positives (precision moves along a run of
   positives), so AUPR is exact only if scores sharing a bin are true ties or one class; the error is
@@ -42,8 +43,10 @@ With 22 bits (relative bin width 1.2e-4), on 10M pixels with 1% anomalies
 the differences to sklearn were <= 3e-7 (AUROC), <= 5e-5 (AUPR) and <= 4e-4 (FPR95, MSP-like: the
 negatives of one bin near 1.0); the tests check 1e-4 for AUROC/AUPR on random, tied, constant,
 heavy-tailed, energy-scale, negative and mixed-sign maps and the FPR95 bound above. Where many pixels of
-both classes share bins (scores differing only in the 5th digit), the bounds grow; ``AnomalyMetric``
-reports them and warns.
+both classes share bins (scores differing only in the 5th digit, e.g. energies of 500 +- 0.01 all fall in
+one or two bins), the bounds grow to tens of points; ``AnomalyMetric`` reports them and warns. This is
+why its per-image protocol sorts each image's scores exactly by default (:mod:`.exact_metrics`) and uses
+the histogram only for the pooled protocol, whose data cannot be held in memory.
 
 Non-finite scores are detected for free: NaN/inf have ``|key| >= 0x7F800000``, beyond every finite score.
 """
@@ -52,7 +55,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .level_metrics import curves_from_level_counts, metrics_from_level_counts
+from .level_metrics import curves_from_level_counts, fpr_bin_bound, metrics_from_level_counts
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -375,6 +378,17 @@ class ScoreHistogram:
         p, n, tp, fp = pos[has], neg[has], tp_prev[has], fp_prev[has]
         spread = (tp + p) / (tp + p + fp) - (tp + 1) / (tp + 1 + fp + n)
         return float(np.sum(p * spread) / num_pos)
+
+    def fpr_tie_bound(self, recall_level: float = 0.95, fpr_rule: str = 'first') -> float:
+        """Upper bound of ``|FPR95_hist - FPR95_exact|`` from pixels sharing a bin, under ``fpr_rule``
+        (``neg_b* / N`` for ``'first'``; see :func:`.level_metrics.fpr_bin_bound`)."""
+        pos, neg, _ = self._levels()
+        return fpr_bin_bound(pos, neg, recall_level, fpr_rule)
+
+    def error_bounds(self, recall_level: float = 0.95, fpr_rule: str = 'first') -> Dict[str, float]:
+        """``{'AUROC', 'AUPR', 'FPR95'}``: the three bounds above (fractions; NaN where the metric is undefined)."""
+        return dict(AUROC=self.auroc_tie_bound(), AUPR=self.aupr_tie_bound(),
+                    FPR95=self.fpr_tie_bound(recall_level, fpr_rule))
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(name={self.name!r}, num_bits={self.num_bits}, blocks={len(self.blocks)}, '

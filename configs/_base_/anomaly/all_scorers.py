@@ -6,6 +6,7 @@
 # SML and Mahalanobis are fitted before the test on the fit split (fit_dataloader; default: the config's
 # val_dataloader); the statistics are cached in <work_dir>/anomaly_scorer_stats.pth.
 # Mahalanobis reads backbone stage 2 = ResNet stage 3 (the aux-head input) with out_indices=(0, 1, 2, 3).
+# HEAT runs without its optional feature term here; study_scorers.py has the study's HEAT (with layer3 features).
 anomaly_test_cfg = dict(type='AnomalyTestLoop', stats_file='anomaly_scorer_stats.pth')
 anomaly_test_evaluator = [
     dict(type='IoUMetric', iou_metrics=['mIoU']),

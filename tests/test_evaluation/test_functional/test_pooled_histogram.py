@@ -81,6 +81,44 @@ def test_aupr_bound_when_positives_crowd_one_bin():
     assert hist.aupr_tie_bound() < 0.05
 
 
+@pytest.mark.parametrize('rule', ['first', 'nearest'])
+def test_fpr_bound_holds_when_bins_merge_distinct_scores(rule):
+    """Coarse bins (9..16 bits) on normal, rounded and 500 +- 0.01 maps at recall levels 0.5..0.95: the FPR read
+    from the bins lies within ``fpr_tie_bound`` of the exact one (sklearn / the official nearest rule), and
+    ``error_bounds`` bounds AUROC and AUPR the same way."""
+    rng = np.random.default_rng(11)
+    hits = 0
+    for trial in range(300):
+        n = int(rng.integers(20, 2000))
+        labels = (rng.random(n) < rng.choice([0.02, 0.1, 0.4])).astype(np.uint8)
+        labels[:2] = (0, 1)
+        base = rng.standard_normal(n) + labels * rng.uniform(0, 2)
+        scores = (base, np.round(base, 1), 500 + 0.01 * np.tanh(base))[trial % 3].astype(np.float32)
+        level = float(rng.choice([0.5, 0.8, 0.95]))
+        hist = ScoreHistogram.from_scores(scores, labels, num_bits=int(rng.choice([9, 10, 12, 16])))
+        got = hist.compute(level, rule, warn=False)
+        exact = exact_anomaly_metrics(scores, labels, None, level, rule, warn=False)
+        bounds = hist.error_bounds(level, rule)
+        assert bounds['FPR95'] == hist.fpr_tie_bound(level, rule)
+        for key in ('AUROC', 'AUPR', 'FPR95'):
+            assert abs(got[key] - exact[key]) <= bounds[key] + 1e-12, (trial, key)
+        hits += abs(got['FPR95'] - exact['FPR95']) > 0.05
+    assert hits > 20  # the cases do exercise large quantisation errors
+
+
+def test_fpr_bound_is_zero_when_bins_separate_the_classes():
+    """Every score alone in its bin: the bins are the exact levels and every bound is 0."""
+    rng = np.random.default_rng(12)
+    scores = rng.permutation(4000).astype(np.float32)
+    labels = (scores % 37 == 0).astype(np.uint8)
+    hist = ScoreHistogram.from_scores(scores, labels, num_bits=22)
+    for rule in ('first', 'nearest'):
+        assert hist.fpr_tie_bound(0.95, rule) == 0.0
+        assert hist.compute(0.95, rule)['FPR95'] == exact_anomaly_metrics(scores, labels, None, 0.95, rule)['FPR95']
+    assert hist.auroc_tie_bound() == 0.0 and hist.aupr_tie_bound() == 0.0
+    assert np.isnan(ScoreHistogram.from_scores(scores, np.zeros_like(labels)).fpr_tie_bound())
+
+
 def test_ties_only_data_is_exact(ref):
     """Scores on a coarse grid: every distinct value has its own bin -> identical to sklearn."""
     scores, labels = ref.make_case('tied', n=20000, seed=4)

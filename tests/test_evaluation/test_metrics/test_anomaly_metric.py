@@ -1,7 +1,9 @@
 """AnomalyMetric end to end on hand-made data samples, checked against scikit-learn."""
 import csv
 import json
+import logging
 import os.path as osp
+import pickle
 import socket
 
 import numpy as np
@@ -11,6 +13,7 @@ import torch.multiprocessing as mp
 from mmengine.structures import PixelData
 from mmseg.registry import METRICS
 from mmseg.structures import SegDataSample
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 import anomseg_plugins  # noqa: F401
 from anomseg_plugins.evaluation import AnomalyMetric
@@ -115,6 +118,9 @@ def test_output_files(tmp_path):
     assert set(summary) == {'pooled', 'per_image'}
     assert set(summary['pooled']) == {'MaxLogit', 'FirstLogit'}
     assert summary['pooled']['MaxLogit']['AUROC'] == pytest.approx(metrics['anomaly/pooled/MaxLogit/AUROC'])
+    pooled = summary['pooled']['MaxLogit']
+    assert pooled['exact'] is False and all(pooled[f'{k}_tie_bound'] >= 0 for k in ('AUROC', 'AUPR', 'FPR95'))
+    assert summary['per_image']['MaxLogit']['exact'] is True
     # image 3 of 0..5 has no anomaly (every 4th): skipped by the per-image protocol
     assert summary['per_image']['FirstLogit']['num_images'] == 5 and \
         summary['per_image']['FirstLogit']['num_images_skipped'] == 1
@@ -179,11 +185,113 @@ def test_ignore_index_honoured(ref):
 
 def test_per_image_exact_equals_histogram_on_ties():
     samples = make_samples(6, seed=5)
-    a = run_metric(AnomalyMetric(scorers=[MaxLogit()], protocols='per_image'), samples)
-    b = run_metric(AnomalyMetric(scorers=[MaxLogit()], protocols='per_image', per_image_exact=True), samples)
+    a = run_metric(AnomalyMetric(scorers=[MaxLogit()], protocols='per_image', per_image_exact=False), samples)
+    b = run_metric(AnomalyMetric(scorers=[MaxLogit()], protocols='per_image'), samples)
     assert a.keys() == b.keys()
     for key in a:
         assert a[key] == pytest.approx(b[key], abs=1e-9), key
+
+
+# ---------------------------------------------------------------------- the official per-image protocol
+def official_per_image(labels: np.ndarray, scores: np.ndarray, level: float = 0.95) -> dict:
+    """One image as hendrycks/anomaly-seg evaluates it, from scikit-learn's curves: AUROC = roc_auc_score,
+    AUPR = average_precision_score, FPR95 = ``fpr_and_fdr_at_recall``: over the distinct thresholds from the
+    top down to the first one reaching full recall, taken in reverse order (lowest threshold first), the
+    first whose recall is nearest ``level``; best F1 over precision_recall_curve."""
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    fpr, tpr = fpr[1:], tpr[1:]  # sklearn's (0, 0) start point (threshold inf) is not in the official arrays
+    last = int(np.argmax(tpr >= 1.0))
+    cut = int(np.argmin(np.abs(tpr[:last + 1][::-1] - level)))
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-300)
+    return dict(AUROC=roc_auc_score(labels, scores), AUPR=average_precision_score(labels, scores),
+                FPR95=float(fpr[:last + 1][::-1][cut]), F1=float(f1.max()))
+
+
+def energy_scale_samples(num: int = 6, seed: int = 0):
+    """Logits around -500 whose max differs between pixels only in the 5th digit: MaxLogit scores are
+    500 +- 0.01 (float32 steps of 3e-5, so many exact ties too); anomalies slightly higher."""
+    samples = make_samples(num, seed=seed, empty_every=num + 1, ignore=True, ties=False)
+    g = torch.Generator().manual_seed(seed + 100)
+    for s in samples:
+        gt = s.gt_anomaly_map.data[0]
+        logits = -500.0 + 0.003 * torch.randn(C, H, W, generator=g)
+        logits[:, gt == 1] -= 0.004
+        logits[:, gt == 255] = 1e4
+        s.seg_logits = PixelData(data=logits)
+    return samples
+
+
+def test_per_image_default_is_the_official_protocol_exactly():
+    """Scores 500 +- 0.01 fall into one or two histogram bins; the per-image protocol must still give the
+    official numbers (mean over images of sklearn's AUROC / AP and the nearest-95% FPR) by default."""
+    samples = energy_scale_samples()
+    metric = AnomalyMetric(scorers=[MaxLogit()], protocols='per_image', output_dir=None, save_figures=False)
+    got = run_metric(metric, samples)
+    per = []
+    for s in samples:
+        score = MaxLogit().score(s.seg_logits.data[None])[0].numpy().reshape(-1)
+        gt = s.gt_anomaly_map.data.numpy().reshape(-1)
+        keep = gt != 255
+        assert 499.98 < score[keep].min() and score[keep].max() < 500.02
+        per.append(official_per_image(gt[keep].astype(int), score[keep].astype(np.float64)))
+    for key in ('AUROC', 'AUPR', 'FPR95', 'F1'):
+        want = np.mean([p[key] for p in per])
+        assert got[f'anomaly/per_image/MaxLogit/{key}'] / 100 == pytest.approx(want, abs=1e-9), key
+    # the data is hard for a histogram: what per_image_exact=False would give is far off (see next test)
+    assert 0.5 < np.mean([p['AUROC'] for p in per]) < 0.99
+
+
+def test_quantised_per_image_reports_its_bounds_and_warns(tmp_path, monkeypatch):
+    import anomseg_plugins.evaluation.metrics.anomaly_metric as module
+    messages = []
+    monkeypatch.setattr(module, 'print_log', lambda msg, *a, **k: messages.append((str(msg), k.get('level'))))
+    samples = energy_scale_samples(seed=1)
+    exact = run_metric(AnomalyMetric(scorers=[MaxLogit()], protocols='per_image', save_figures=False), samples)
+    metric = AnomalyMetric(scorers=[MaxLogit()], protocols='per_image', per_image_exact=False,
+                           output_dir=str(tmp_path), save_figures=False)
+    quantised = run_metric(metric, samples)
+    with open(tmp_path / 'anomaly_metrics.json') as f:
+        entry = json.load(f)['per_image']['MaxLogit']
+    assert entry['exact'] is False and entry['num_bits'] == 22
+    worst = 0.0
+    for key in ('AUROC', 'AUPR', 'FPR95'):
+        diff = abs(quantised[f'anomaly/per_image/MaxLogit/{key}'] - exact[f'anomaly/per_image/MaxLogit/{key}'])
+        assert diff <= entry[f'{key}_tie_bound'] + 1e-9, key
+        worst = max(worst, diff)
+    assert worst > 1.0  # points: the quantisation does matter on this data ...
+    assert entry['FPR95_tie_bound'] > 1.0  # ... and the bound says so
+    warned = [m for m, level in messages if 'per_image_exact=False' in m]
+    assert len(warned) == 1 and 'MaxLogit' in warned[0] and 'FPR95 +-' in warned[0]
+    assert [level for m, level in messages if m == warned[0]] == [logging.WARNING]
+    with open(tmp_path / 'anomaly_per_image.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(samples) and float(rows[0]['FPR95_tie_bound_%']) >= 0
+    # the exact (default) entry reports zero bounds
+    metric = AnomalyMetric(scorers=[MaxLogit()], protocols='per_image', output_dir=str(tmp_path / 'e'),
+                           save_figures=False)
+    run_metric(metric, samples)
+    with open(tmp_path / 'e' / 'anomaly_metrics.json') as f:
+        entry = json.load(f)['per_image']['MaxLogit']
+    assert entry['exact'] is True and entry['FPR95_tie_bound'] == entry['AUROC_tie_bound'] == 0.0
+
+
+def test_per_image_state_does_not_grow_with_pixels():
+    """Per image only the metrics are kept (one tuple per scorer), whatever the image size."""
+    sizes = []
+    for scale in (1, 4):
+        metric = AnomalyMetric(scorers=[MaxLogit(), FirstLogit()], protocols='per_image')
+        g = torch.Generator().manual_seed(0)
+        gt = torch.zeros(1, H * scale, W * scale, dtype=torch.uint8)
+        gt[0, :4 * scale, :4 * scale] = 1
+        sample = dict(seg_logits=dict(data=torch.randn(C, H * scale, W * scale, generator=g)),
+                      gt_anomaly_map=dict(data=gt), img_path='a.png')
+        metric.process({}, [sample])
+        (row, ) = metric.results
+        assert set(row) == {'img_path', 'scores', 'num_pos', 'num_neg'}
+        assert all(len(v) == 5 and all(isinstance(x, float) for x in v) for v in row['scores'].values())
+        sizes.append(len(pickle.dumps(row)))
+    assert sizes[1] <= sizes[0] + 8 and sizes[1] < 1000  # 16x the pixels; only the pixel counts grow (int width)
 
 
 def test_merge_equals_single_stream():
