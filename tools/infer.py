@@ -16,8 +16,10 @@ folder input are kept):
 
 The model is built with mmseg's ``init_model`` and runs through ``inference_model`` with the config's
 test pipeline (annotation loading removed), so any image size is resized as in testing and the outputs
-come back at the input's size. The checkpoint is loaded through mmengine with strict key matching and
-safe (``weights_only``) unpickling (installed by importing ``anomseg_plugins``).
+come back at the input's size. The checkpoint is read with safe (``weights_only``) unpickling (installed by
+importing ``anomseg_plugins``) and must fit the model exactly: missing, unexpected or differently shaped
+weights are refused with the file, keys and shapes named (:mod:`anomseg_plugins.utils.checkpoint_fit`, as
+``tools/test.py``).
 
 Scorers: any ``ANOMALY_SCORERS`` type (``MSP``, ``MaxLogit``, ``Energy``, ``Entropy``, ``HEAT``, ...). When the
 config's ``test_evaluator`` has an ``AnomalyMetric`` listing a scorer of that name, its settings are used.
@@ -117,12 +119,17 @@ def test_pipeline(cfg) -> list:
 
 
 def build_model(config: str, checkpoint: str, device: str, cfg_options: Optional[dict] = None):
-    """``mmseg.apis.init_model`` + strict, safe checkpoint loading; returns ``(model, dataset_meta)``."""
+    """``mmseg.apis.init_model`` + exact, safe checkpoint loading; returns ``(model, dataset_meta)``.
+
+    Raises:
+        anomseg_plugins.utils.checkpoint_fit.CheckpointMismatchError: the checkpoint does not fit the model.
+    """
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
-    from mmengine.runner import load_checkpoint
     from mmseg.apis import init_model
     from mmseg.registry import DATASETS
+
+    from anomseg_plugins.utils.checkpoint_fit import load_checkpoint_exact
 
     if not osp.isfile(config):
         raise FileNotFoundError(f'config {config!r} does not exist')
@@ -132,7 +139,7 @@ def build_model(config: str, checkpoint: str, device: str, cfg_options: Optional
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     model = init_model(cfg, None, device='cpu')
-    ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    ckpt = load_checkpoint_exact(model, checkpoint, map_location='cpu')
     if device == 'cpu':
         model = revert_sync_batchnorm(model)
     model.to(device)
@@ -307,4 +314,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from anomseg_plugins.utils import CheckpointMismatchError
+    try:
+        sys.exit(main())
+    except CheckpointMismatchError as exc:  # the message names the file, keys and shapes: no traceback needed
+        sys.exit(f'tools/infer.py: {exc}')

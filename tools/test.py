@@ -4,6 +4,10 @@
 Same arguments and behaviour as mmseg's ``tools/test.py``. Additionally writes every metric the
 evaluators returned (mIoU and, with an anomaly config, the anomaly tables) to
 ``<work_dir>/test_results.json`` so ``tools/analysis/compare.py`` can put runs side by side.
+
+Unlike mmseg's tool, a checkpoint that does not fit the model exactly (missing, unexpected or differently
+shaped weights, e.g. a head trained for another number of classes) is refused before anything is evaluated,
+with exit status 1 and the file, keys and shapes named (:mod:`anomseg_plugins.utils.checkpoint_fit`).
 """
 import argparse
 import json
@@ -16,7 +20,7 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from anomseg_plugins.utils import load_tool_config  # noqa: E402
+from anomseg_plugins.utils import CheckpointMismatchError, check_checkpoint_fits, load_tool_config  # noqa: E402
 from anomseg_plugins.utils.preflight import prepare_tool_run  # noqa: E402
 
 
@@ -57,6 +61,57 @@ def trigger_visualization_hook(cfg, args):
     return cfg
 
 
+#: What ``--tta`` needs, as configs/_base_/default_runtime.py and configs/_base_/datasets/street_hazards.py give it.
+TTA_EXAMPLE = (
+    "tta_model = dict(type='LogitSegTTAModel')\n"
+    "tta_pipeline = [\n"
+    "    dict(type='LoadImageFromFileWithRetry'),\n"
+    "    dict(type='TestTimeAug', transforms=[\n"
+    "        [dict(type='Resize', scale=(1280, 720), keep_ratio=True)],  # the test_pipeline's resize\n"
+    "        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)],\n"
+    "        [dict(type='RandomFlip', prob=0., direction='horizontal'),\n"
+    "         dict(type='RandomFlip', prob=1., direction='horizontal')],\n"
+    "        [dict(type='LoadStreetHazardsAnnotations')],  # after the augmentations: labels at the original size\n"
+    "        [dict(type='PackAnomalySegInputs')]])]")
+
+
+def use_tta(cfg, config_path: str):
+    """``--tta``: wrap ``cfg.model`` in ``cfg.tta_model`` and give the test data the ``tta_pipeline``, as mmseg's
+    ``tools/test.py`` does, and also the fit data of ``AnomalyTestLoop`` (``test_cfg.fit_dataloader``, else
+    ``val_dataloader``), so that fitted scorer statistics come from the same augmented model as the test.
+
+    Raises:
+        SystemExit: the config lacks ``tta_model`` or ``tta_pipeline`` (mmseg's tool fails with a bare
+            ``AttributeError`` there), naming the missing key(s) and what to add; or its ``tta_model`` is
+            mmseg's ``SegTTAModel`` under anomaly scorers (it averages probabilities and drops the logits).
+    """
+    missing = [key for key in ('tta_model', 'tta_pipeline') if not cfg.get(key)]
+    if missing:
+        sys.exit(f'tools/test.py: --tta needs `tta_model` and `tta_pipeline` in the config, and {config_path} has no '
+                 f'{" and no ".join(f"`{k}`" for k in missing)}. Inherit the bases that define them '
+                 f'(tta_model: configs/_base_/default_runtime.py; tta_pipeline: the dataset bases in '
+                 f'configs/_base_/datasets/) or add, for StreetHazards:\n{TTA_EXAMPLE}\n'
+                 "(use type='LogitSegTTAModel': it averages the views' logits, which the anomaly scorers need).")
+    test_cfg = cfg.get('test_cfg') or {}
+    anomaly_loop = str(test_cfg.get('type', '')).endswith('AnomalyTestLoop')
+    if anomaly_loop and str(cfg.tta_model.get('type', '')).split('.')[-1] == 'SegTTAModel':
+        sys.exit(f"tools/test.py: {config_path} sets tta_model.type='SegTTAModel', which averages softmax "
+                 'probabilities and drops the logits the anomaly scorers read; set '
+                 "tta_model = dict(type='LogitSegTTAModel') (it averages the logits).")
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+    loaders = [cfg.test_dataloader]
+    fit_loader = (test_cfg.get('fit_dataloader') or cfg.get('val_dataloader')) if anomaly_loop else None
+    if fit_loader:
+        loaders.append(fit_loader)
+    for loader in loaders:
+        dataset = loader.dataset
+        while 'pipeline' not in dataset and isinstance(dataset.get('dataset'), dict):  # RepeatDataset & co.
+            dataset = dataset.dataset
+        dataset.pipeline = cfg.tta_pipeline
+    return cfg
+
+
 def main() -> None:
     args = parse_args()
     cfg = load_tool_config(args.config, args.cfg_options, args.work_dir, args.launcher)
@@ -67,9 +122,7 @@ def main() -> None:
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
-        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
-        cfg.tta_model.module = cfg.model
-        cfg.model = cfg.tta_model
+        cfg = use_tta(cfg, args.config)
     if args.out is not None:
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
         for evaluator in evaluators:
@@ -78,6 +131,10 @@ def main() -> None:
                 evaluator['keep_results'] = True
 
     runner = Runner.from_cfg(cfg)
+    try:  # mmengine loads `load_from` leniently: refuse a checkpoint that does not fit before evaluating anything
+        check_checkpoint_fits(runner.model, args.checkpoint)
+    except CheckpointMismatchError as exc:
+        sys.exit(f'tools/test.py: {exc}')
     metrics = runner.test()
     if is_main_process():
         out = osp.join(cfg.work_dir, 'test_results.json')

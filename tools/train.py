@@ -16,7 +16,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from anomseg_plugins.utils import load_tool_config  # noqa: E402
+from anomseg_plugins.utils import check_checkpoint_fits, load_tool_config  # noqa: E402
 from anomseg_plugins.utils.preflight import prepare_tool_run  # noqa: E402
 
 
@@ -56,6 +56,8 @@ def main() -> None:
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
     runner = Runner.from_cfg(cfg)
+    if cfg.get('load_from') and not cfg.get('resume'):  # fine-tuning from other weights: one line on what is skipped
+        check_checkpoint_fits(runner.model, cfg.load_from, strict=False)
     runner.train()
 
 

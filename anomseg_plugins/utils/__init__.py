@@ -1,4 +1,7 @@
-"""Utilities of anomseg: safe checkpoints, tool config handling and pre-flight checks, CPU distributed set-up."""
+"""Utilities of anomseg: safe checkpoints and their fit to the model, tool config handling and pre-flight checks,
+CPU distributed set-up."""
+from .checkpoint_fit import (CheckpointFit, CheckpointMismatchError, check_checkpoint_fits, compare_checkpoint,
+                             load_checkpoint_exact)
 from .config_checks import ConfigError, check_config
 from .dist_env import replace_sync_bn, setup_cpu_distributed
 from .per_epoch_seed_hook import PerEpochSeedHook, epoch_seed
@@ -9,4 +12,5 @@ from .tool_config import load_tool_config
 
 __all__ = ['CHECKPOINT_GLOBALS', 'allow_checkpoint_globals', 'install_safe_checkpoint_loading', 'safe_torch_load',
            'load_tool_config', 'ConfigError', 'check_config', 'replace_sync_bn', 'setup_cpu_distributed',
-           'PerEpochSeedHook', 'epoch_seed', 'prepare_tool_run']
+           'PerEpochSeedHook', 'epoch_seed', 'prepare_tool_run', 'CheckpointFit', 'CheckpointMismatchError',
+           'check_checkpoint_fits', 'compare_checkpoint', 'load_checkpoint_exact']

@@ -12,7 +12,9 @@ the dotted key, the value and what to do:
 - a dataset whose ``data_root`` / ``data_prefix`` folder does not exist;
 - a scorer that needs fitting (``requires_fit``) with no fit data (no ``test_cfg.fit_dataloader``, no
   ``val_dataloader``, no saved statistics) or without ``AnomalyTestLoop``;
-- a head ``num_classes`` that disagrees with the number of classes of the dataset.
+- a head ``num_classes`` that disagrees with the number of classes of the dataset;
+- ``persistent_workers`` (or ``prefetch_factor``) on a dataloader without workers (``num_workers=0``, e.g. from
+  ``--cfg-options train_dataloader.num_workers=0``), which torch refuses with a bare ``ValueError``.
 
 ``tools/train.py`` and ``tools/test.py`` call it before building the Runner and exit with its message.
 """
@@ -169,6 +171,7 @@ class _Checker:
     def check_dataloader(self, loader: Any, path: str) -> None:
         if not isinstance(loader, dict):
             return
+        self.check_workers(loader, path)
         self.check_type(loader.get('sampler'), f'{path}.sampler', 'DATA_SAMPLERS', 'sampler')
         self.check_type(loader.get('batch_sampler'), f'{path}.batch_sampler', 'DATA_SAMPLERS', 'sampler')
         for ds, ds_path in self.iter_datasets(loader.get('dataset'), f'{path}.dataset'):
@@ -176,6 +179,18 @@ class _Checker:
             self.check_pipeline(ds.get('pipeline'), f'{ds_path}.pipeline')
             if known and self.check_paths:
                 self.check_data_paths(ds, ds_path)
+
+    def check_workers(self, loader: dict, path: str) -> None:
+        """Options torch's ``DataLoader`` refuses without worker processes (with a bare ``ValueError``)."""
+        workers = loader.get('num_workers', 0)
+        if workers:
+            return
+        for key, off in (('persistent_workers', False), ('prefetch_factor', None)):
+            value = loader.get(key)
+            if value not in (None, False):
+                self.problems.append(
+                    f'{path}.{key}={value} needs {path}.num_workers > 0 (it is {workers!r}): also pass '
+                    f'{path}.{key}={off}, or set {path}.num_workers to 1 or more.')
 
     def check_data_paths(self, ds: dict, path: str) -> None:
         """``data_root`` and the ``data_prefix`` folders must exist (leaf datasets only)."""
@@ -300,8 +315,8 @@ def check_config(cfg: Config, mode: str = 'train', check_paths: bool = True) -> 
 
     Checked: registry names of every configured component (model parts, transforms, datasets, samplers,
     metrics, anomaly scorers, loops, hooks, optimizer, schedulers, visualizer), dataset folders of the
-    dataloaders the mode builds (when ``check_paths``), the fit data of scorers that need fitting (test)
-    and the heads' ``num_classes`` against the dataset's classes.
+    dataloaders the mode builds (when ``check_paths``) and their worker options, the fit data of scorers
+    that need fitting (test) and the heads' ``num_classes`` against the dataset's classes.
 
     Configs with ``default_scope`` other than ``'mmseg'`` are not checked; ``skip_config_checks=True`` in the
     config (or ``--cfg-options skip_config_checks=True``) turns the check off.

@@ -31,10 +31,12 @@ def _rel(path):
     return osp.relpath(path, REPO)
 
 
-def _build(cfg):
+def _build(cfg, size):
     cfg.model.pretrained = None
     if cfg.model.get('backbone', {}).get('init_cfg') is not None:
         cfg.model.backbone.init_cfg = None
+    if cfg.model.get('backbone', {}).get('img_size') is not None:  # built for one input size (Hiera)
+        cfg.model.backbone.img_size = (size, size)
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     return model
 
@@ -63,9 +65,9 @@ def test_config_builds_runs_and_trains_its_aux_heads(path):
     cfg = Config.fromfile(path)
     for t in cfg.train_pipeline:
         TRANSFORMS.build(t)
-    model = _build(cfg).eval()
-    n = _num_classes(cfg)
     size = _input_size(cfg)
+    model = _build(cfg, size).eval()
+    n = _num_classes(cfg)
     with torch.no_grad():
         out = model(torch.rand(1, 3, size, size), mode='tensor')
     assert out.shape[:2] == (1, n) and torch.isfinite(out).all()

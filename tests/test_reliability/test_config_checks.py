@@ -142,3 +142,35 @@ def test_checks_can_be_switched_off(cfg):
     cfg.model.decode_head.type = 'NoSuchHead'
     cfg.skip_config_checks = True
     check_config(cfg, 'train')
+
+
+def _no_workers_msg(key: str) -> str:
+    return (f'{key}.persistent_workers=True needs {key}.num_workers > 0 (it is 0): also pass '
+            f'{key}.persistent_workers=False, or set {key}.num_workers to 1 or more.')
+
+
+@pytest.mark.parametrize('loader', ['train_dataloader', 'val_dataloader'])
+def test_no_workers_with_persistent_workers_names_the_key(repo_root, tiny_street_hazards, loader):
+    """`--cfg-options <loader>.num_workers=0` on a config with persistent workers (torch: a bare ValueError)."""
+    from anomseg_plugins.utils import load_tool_config
+    roots = {f'{key}.dataset.data_root': tiny_street_hazards for key in ('train_dataloader', 'val_dataloader')}
+    cfg = load_tool_config(osp.join(repo_root, DEMO_CONFIG), dict(roots, **{f'{loader}.num_workers': 0}))
+    assert cfg[loader].persistent_workers is True
+    (msg, ) = problems(cfg, 'train')
+    assert msg == _no_workers_msg(loader)
+    cfg.merge_from_dict({f'{loader}.persistent_workers': False})  # the fix the message gives
+    check_config(cfg, 'train')
+
+
+def test_no_workers_in_test_and_fit_dataloaders(cfg):
+    cfg.test_dataloader.num_workers = 0
+    fit_loader = copy.deepcopy(cfg.val_dataloader)
+    fit_loader.num_workers = 0
+    anomaly(cfg, [dict(type='SML')], dict(type='AnomalyTestLoop', fit_dataloader=fit_loader))
+    assert problems(cfg, 'test') == [_no_workers_msg('test_dataloader'), _no_workers_msg('test_cfg.fit_dataloader')]
+    cfg.test_cfg.fit_dataloader.persistent_workers = False
+    cfg.test_cfg.fit_dataloader.prefetch_factor = 2
+    (_, msg) = problems(cfg, 'test')
+    assert msg == ('test_cfg.fit_dataloader.prefetch_factor=2 needs test_cfg.fit_dataloader.num_workers > 0 (it is 0): '
+                   'also pass test_cfg.fit_dataloader.prefetch_factor=None, or set test_cfg.fit_dataloader.num_workers '
+                   'to 1 or more.')

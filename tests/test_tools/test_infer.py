@@ -107,19 +107,40 @@ def test_infer_fitted_scorers_load_the_test_statistics(repo_root, model_and_ckpt
                    '--stats', str(tmp_path / 'nothing.pth')])
 
 
-def test_infer_glob_input_and_strict_checkpoint(repo_root, model_and_ckpt, image_folder, tmp_path, capsys):
+def test_infer_glob_input(repo_root, model_and_ckpt, image_folder, tmp_path, capsys):
     tool = load_tool(repo_root, 'tools/infer.py')
-    model, ckpt = model_and_ckpt
+    ckpt = model_and_ckpt[1]
     out = tmp_path / 'glob'
     assert tool.main([osp.join(repo_root, CONFIG), ckpt, str(image_folder / '*.png'), '--out', str(out),
                       '--scorer', 'Energy']) == 0
     summary = json.load(open(out / 'infer_summary.json'))
     assert summary['scorer'] == 'Energy' and len(summary['processed']) == 2  # scene.png, gray.png (broken skipped)
-    partial = {k: v for k, v in model.state_dict().items() if not k.startswith('decode_head.conv_seg')}
-    bad_ckpt = tmp_path / 'partial.pth'
-    torch.save(dict(state_dict=partial, meta={}), bad_ckpt)
-    with pytest.raises(RuntimeError, match='decode_head.conv_seg'):  # strict loading names the missing keys
-        tool.main([osp.join(repo_root, CONFIG), str(bad_ckpt), str(image_folder), '--out', str(tmp_path / 'z')])
     assert tool.main([osp.join(repo_root, CONFIG), ckpt, str(tmp_path / 'nothing' / '*.png'), '--out',
                       str(tmp_path / 'w')]) == 1
     assert 'matches no image file' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('case', ['five_classes', 'missing_aux_head'])
+def test_infer_refuses_a_checkpoint_that_does_not_fit(repo_root, model_and_ckpt, image_folder, tmp_path, case):
+    """Missing or differently shaped weights: refused before any image, naming the file, the keys and the shapes."""
+    from anomseg_plugins.utils import CheckpointMismatchError
+    tool = load_tool(repo_root, 'tools/infer.py')
+    weights = dict(model_and_ckpt[0].state_dict())
+    if case == 'five_classes':  # a checkpoint trained for 5 classes
+        weights.update({'decode_head.conv_seg.weight': torch.zeros(5, 64, 1, 1), 'decode_head.conv_seg.bias':
+                        torch.zeros(5)})
+        expected = ('- 2 weight(s) of another shape (checkpoint vs model): decode_head.conv_seg.weight (5, 64, 1, 1) '
+                    'vs (13, 64, 1, 1), decode_head.conv_seg.bias (5,) vs (13,)')
+    else:
+        weights = {k: v for k, v in weights.items() if not k.startswith('auxiliary_head.conv_seg')}
+        expected = ('- 2 weight(s) of the model missing from the checkpoint: auxiliary_head.conv_seg.weight '
+                    '(13, 32, 1, 1), auxiliary_head.conv_seg.bias (13,)')
+    bad_ckpt = str(tmp_path / f'{case}.pth')
+    torch.save(dict(state_dict=weights, meta={}), bad_ckpt)
+    out = tmp_path / 'out'
+    with pytest.raises(CheckpointMismatchError) as info:
+        tool.main([osp.join(repo_root, CONFIG), bad_ckpt, str(image_folder), '--out', str(out)])
+    msg = str(info.value)
+    assert msg.startswith(f'checkpoint {bad_ckpt} does not fit the model: ')
+    assert expected in msg.split('\n')
+    assert not out.exists()  # nothing was processed

@@ -1,10 +1,13 @@
-"""tools/train.py, --resume and tools/test.py on the demo config and generated data (CPU, safe loading on)."""
+"""tools/train.py, --resume and tools/test.py on the demo config and generated data (CPU, safe loading on);
+tools/test.py refuses a checkpoint that does not fit the model."""
 import json
 import os.path as osp
+import re
 import subprocess
 import sys
 
 import pytest
+import torch
 
 CONFIG = 'configs/demo/deeplab_r18_tiny_demo.py'
 
@@ -78,3 +81,49 @@ def test_test_tool_reports_miou(repo_root, tiny_street_hazards, trained, tmp_pat
     results = json.load(open(osp.join(out_dir, 'test_results.json')))
     assert 0.0 <= results['metrics']['mIoU'] <= 100.0
     assert results['checkpoint'].endswith('epoch_8.pth')
+
+
+def _five_class_checkpoint(repo_root, path):
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile(osp.join(repo_root, CONFIG))
+    cfg.model.decode_head.num_classes = 5
+    cfg.model.auxiliary_head.num_classes = 5
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict(), meta={}), path)
+    return path
+
+
+def test_train_load_from_another_head_says_what_it_skipped(repo_root, tiny_street_hazards, tmp_path):
+    """Fine-tuning (``load_from``) stays lenient but logs one line with what was loaded and what was skipped."""
+    ckpt = _five_class_checkpoint(repo_root, str(tmp_path / 'five_classes.pth'))
+    log = _run(repo_root, ['tools/train.py', CONFIG, '--work-dir', str(tmp_path / 'ft')] + _options(
+        tiny_street_hazards, 1) + [f'load_from={ckpt}'])
+    line = next(line for line in log.splitlines() if f'checkpoint {ckpt}: loaded' in line)
+    matched, total = re.search(r'loaded (\d+) of (\d+) model weights; 4 of another shape skipped '
+                               r'\(decode_head\.conv_seg\.weight \(5, 64, 1, 1\) vs \(13, 64, 1, 1\)', line).groups()
+    assert int(matched) == int(total) - 4 and 'WARNING' in line
+
+
+def test_test_tool_refuses_a_checkpoint_of_another_head(repo_root, tiny_street_hazards, tmp_path):
+    """A checkpoint of a 5-class model into the 13-class one: exit 1 naming file, keys and shapes, nothing evaluated.
+
+    (mmengine's lenient ``load_from`` used to load it with a warning and report a meaningless mIoU with exit 0.)
+    """
+    ckpt = _five_class_checkpoint(repo_root, str(tmp_path / 'five_classes.pth'))
+    out_dir = str(tmp_path / 'test')
+    proc = subprocess.run([sys.executable, 'tools/test.py', CONFIG, ckpt, '--work-dir', out_dir]
+                          + _options(tiny_street_hazards, 1), cwd=repo_root, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stderr.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith('tools/test.py: '))
+    matched, total = re.fullmatch(rf'tools/test.py: checkpoint {re.escape(ckpt)} does not fit the model: (\d+) of '
+                                  r'(\d+) model weights match it', lines[first]).groups()
+    assert int(matched) == int(total) - 4
+    assert lines[first + 1] == (
+        '- 4 weight(s) of another shape (checkpoint vs model): decode_head.conv_seg.weight (5, 64, 1, 1) vs '
+        '(13, 64, 1, 1), decode_head.conv_seg.bias (5,) vs (13,), auxiliary_head.conv_seg.weight (5, 32, 1, 1) vs '
+        '(13, 32, 1, 1), auxiliary_head.conv_seg.bias (5,) vs (13,)')
+    assert 'Traceback' not in proc.stderr
+    assert 'Iter(test)' not in proc.stdout + proc.stderr  # nothing was evaluated
+    assert not osp.exists(osp.join(out_dir, 'test_results.json'))
