@@ -186,7 +186,7 @@ def find_stats_file(checkpoint: str) -> Optional[str]:
 
 
 def load_fitted_state(scorer, model, checkpoint: str, stats: Optional[str]) -> None:
-    from anomseg_plugins.engine.anomaly_test_loop import AnomalyTestLoop
+    from anomseg_plugins.engine.anomaly_test_loop import STATS_KEY_PARTS, describe_change, model_stats_key
     from anomseg_plugins.utils import safe_torch_load
     path = stats or find_stats_file(checkpoint)
     if path is None or not osp.isfile(path):
@@ -199,10 +199,17 @@ def load_fitted_state(scorer, model, checkpoint: str, stats: Optional[str]) -> N
     if entry is None:
         raise KeyError(f'{path} holds no statistics for scorer {scorer.name} '
                        f'(it has {sorted(data.get("scorers", {}))})')
-    fingerprint = AnomalyTestLoop.model_fingerprint(model)
-    if data.get('meta', {}).get('model') not in (None, fingerprint):
-        raise ValueError(f'{path} was fitted for other model weights than {checkpoint}; test this checkpoint with '
-                         'tools/test.py to fit the scorer, or pass the matching --stats file')
+    stored = data.get('meta', {})
+    current = model_stats_key(model)
+    changed = [(part, describe_change(stored[part], current[part])) for part in
+               ('model', 'test_cfg', 'data_preprocessor', 'model_settings', 'tta')
+               if part in stored and stored[part] != current[part]]
+    if changed:
+        raise ValueError(f'{path} was fitted for another model than {checkpoint} with this config: '
+                         + '; '.join(f'{STATS_KEY_PARTS[part]} changed ({what})' if part != 'model' else
+                                     f'{STATS_KEY_PARTS[part]} changed' for part, what in changed)
+                         + '. Test this checkpoint and config with tools/test.py to fit the scorer, or pass the '
+                         'matching --stats file')
     if entry.get('signature') not in (None, scorer.fit_signature()):
         print(f'warning: {path} stores {scorer.name} fitted as {entry.get("signature")}; now {scorer.fit_signature()}',
               file=sys.stderr)
@@ -223,15 +230,15 @@ def segment(model, scorer, image_bgr: np.ndarray):
         result = inference_model(model, image_bgr)
         feats = None
     else:
-        from anomseg_plugins.engine.anomaly_test_loop import sample_features
+        from anomseg_plugins.engine.anomaly_test_loop import batch_sample_features
         with capture:
             result = inference_model(model, image_bgr)
             calls = capture.pop()
-        if len(calls) != 1:
+        per_sample = batch_sample_features(calls, [result])
+        if per_sample is None:
             raise RuntimeError(f'the backbone ran {len(calls)} times for one image; {scorer.name} needs whole-image '
                                "inference (model.test_cfg.mode='whole')")
-        stage_outputs, input_hw = calls[0]
-        feats = [None if f is None else sample_features(f[0], input_hw, result.metainfo)[None] for f in stage_outputs]
+        feats = [None if f is None else f[None] for f in per_sample[0]]
     logits = result.seg_logits.data
     with torch.no_grad():
         scorer.to(logits.device)

@@ -41,11 +41,12 @@ STATS_KEY_PARTS = {
     'fit_pipeline': 'the fit pipeline',
 }
 
-#: Module attributes that do not change what a trained model computes at test time: training-only switches, and
-#: the SyncBN / BN choice (``norm_cfg``, ``process_group``), which a CPU or single-process run swaps at the same
-#: outputs (another norm type shows in the weights).
+#: Module attributes that do not change what a trained model computes at test time: training-only switches, the
+#: SyncBN / BN choice (``norm_cfg``, ``process_group``), which a CPU or single-process run swaps at the same
+#: outputs (another norm type shows in the weights), and the class names and palette (``dataset_meta``, which
+#: ``mmseg.apis.init_model`` attaches to the model but the Runner does not).
 _UNKEYED_ATTRIBUTES = ('training', 'init_cfg', 'train_cfg', 'pretrained', 'with_cp', 'frozen_stages', 'norm_eval',
-                       'zero_init_residual', 'norm_cfg', 'process_group')
+                       'zero_init_residual', 'norm_cfg', 'process_group', 'dataset_meta')
 
 _NOT_PLAIN = object()
 

@@ -72,7 +72,7 @@ def test_infer_folder_skips_the_corrupt_image(repo_root, model_and_ckpt, image_f
 
 def test_infer_fitted_scorers_load_the_test_statistics(repo_root, model_and_ckpt, image_folder, tmp_path, capsys):
     """SML and Mahalanobis (backbone features) load AnomalyTestLoop's stats file; other weights are refused."""
-    from anomseg_plugins.engine.anomaly_test_loop import AnomalyTestLoop
+    from anomseg_plugins.engine.anomaly_test_loop import model_stats_key
     from anomseg_plugins.scorers import SML, Mahalanobis
     tool = load_tool(repo_root, 'tools/infer.py')
     model, ckpt = model_and_ckpt
@@ -86,7 +86,7 @@ def test_infer_fitted_scorers_load_the_test_statistics(repo_root, model_and_ckpt
         s.fit_begin()
         s.fit_step(logits, feats, gt)
         s.fit_end()
-    stats = dict(meta=dict(format=1, model=AnomalyTestLoop.model_fingerprint(model), fit_data=None),
+    stats = dict(meta=dict(model_stats_key(model), fit_data=None, fit_pipeline=None),
                  scorers={s.name: dict(signature=s.fit_signature(), state_dict=s.state_dict()) for s in scorers})
     stats_file = tmp_path / 'anomaly_scorer_stats.pth'
     torch.save(stats, stats_file)
@@ -97,11 +97,16 @@ def test_infer_fitted_scorers_load_the_test_statistics(repo_root, model_and_ckpt
                           '--stats', str(stats_file)]) == 0
         assert f'loaded the fitted statistics of {name}' in capsys.readouterr().out
         assert (out / 'scene_anomaly.png').is_file()
-    stats['meta']['model'] = 'other weights'
-    torch.save(stats, stats_file)
-    with pytest.raises(ValueError, match='fitted for other model weights'):
-        tool.main([osp.join(repo_root, CONFIG), ckpt, image, '--out', str(tmp_path / 'x'), '--scorer', 'SML',
-                   '--stats', str(stats_file)])
+    # stale statistics are refused naming what changed: the weights, or e.g. the model's test_cfg
+    for part, value, message in (('model', 'other weights', 'the model weights changed'),
+                                 ('test_cfg', dict(mode='slide', crop_size=[8, 8], stride=[4, 4]),
+                                  "the model test_cfg changed (crop_size: [8, 8] -> '<unset>'; mode: 'slide' -> 'whole'")):
+        stale = dict(stats, meta=dict(stats['meta'], **{part: value}))
+        torch.save(stale, stats_file)
+        with pytest.raises(ValueError, match='fitted for another model') as info:
+            tool.main([osp.join(repo_root, CONFIG), ckpt, image, '--out', str(tmp_path / 'x'), '--scorer', 'SML',
+                       '--stats', str(stats_file)])
+        assert message in str(info.value)
     with pytest.raises(FileNotFoundError, match='needs fitted statistics'):
         tool.main([osp.join(repo_root, CONFIG), ckpt, image, '--out', str(tmp_path / 'y'), '--scorer', 'SML',
                    '--stats', str(tmp_path / 'nothing.pth')])
