@@ -34,7 +34,7 @@ from mmseg.structures import SegDataSample
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from anomseg_plugins.engine.anomaly_test_loop import BackboneFeatureCapture, sample_features  # noqa: E402
+from anomseg_plugins.engine.anomaly_test_loop import BackboneFeatureCapture, batch_sample_features  # noqa: E402
 from anomseg_plugins.registry import ANOMALY_SCORERS  # noqa: E402
 
 
@@ -83,10 +83,8 @@ def main() -> None:
                 return model.test_step(batch), None
             with capture:
                 outputs = model.test_step(batch)
-                (stage_outputs, input_hw), = capture.pop()
-            sample = outputs[0]
-            feats = [None if f is None else sample_features(f[0], input_hw, sample.metainfo)[None]
-                     for f in stage_outputs]
+                calls = capture.pop()
+            feats = [None if f is None else f[None] for f in batch_sample_features(calls, outputs)[0]]
             return outputs, feats
 
     # one-off fit of the scorers that need it
