@@ -2,12 +2,8 @@
 # at that scale (the basic recipe's data base: one `test_resize` for train, val, test and TTA; the headline's
 # multi-scale crops are tested on the native frame instead). Model, optimiser and 40 epochs as the headline.
 _base_ = ['../deeplabv3plus/deeplabv3plus_r50_basic_street_hazards.py']
-train_pipeline = [
-    dict(type='LoadImageFromFileWithRetry'),
-    dict(type='LoadStreetHazardsAnnotations'),
-    _base_.test_resize,
-    dict(type='RandomGaussianBlur', prob=0.5),
-    dict(type='PackAnomalySegInputs'),
-]
+# the basic pipeline without flip and jitter, the headline's blur before packing
+train_pipeline = [t for t in _base_.train_pipeline[:-1] if t.type not in ('RandomFlip', 'PhotoMetricDistortion')]
+train_pipeline += [dict(type='RandomGaussianBlur', prob=0.5), _base_.train_pipeline[-1]]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 train_cfg = dict(max_epochs=40)

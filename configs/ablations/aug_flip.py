@@ -2,12 +2,7 @@
 # at that scale (the basic recipe's data base: one `test_resize` for train, val, test and TTA; the headline's
 # multi-scale crops are tested on the native frame instead). Model, optimiser and 40 epochs as the headline.
 _base_ = ['../deeplabv3plus/deeplabv3plus_r50_basic_street_hazards.py']
-train_pipeline = [
-    dict(type='LoadImageFromFileWithRetry'),
-    dict(type='LoadStreetHazardsAnnotations'),
-    _base_.test_resize,
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackAnomalySegInputs'),
-]
+# the basic pipeline without jitter
+train_pipeline = [t for t in _base_.train_pipeline if t.type != 'PhotoMetricDistortion']
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 train_cfg = dict(max_epochs=40)

@@ -2,13 +2,8 @@
 # at that scale (the basic recipe's data base: one `test_resize` for train, val, test and TTA; the headline's
 # multi-scale crops are tested on the native frame instead). Model, optimiser and 40 epochs as the headline.
 _base_ = ['../deeplabv3plus/deeplabv3plus_r50_basic_street_hazards.py']
-train_pipeline = [
-    dict(type='LoadImageFromFileWithRetry'),
-    dict(type='LoadStreetHazardsAnnotations'),
-    _base_.test_resize,
-    dict(type='PhotoMetricDistortion', brightness_delta=32, contrast_range=(0.7, 1.3),
-         saturation_range=(0.7, 1.3), hue_delta=9),
-    dict(type='PackAnomalySegInputs'),
-]
+# the basic pipeline without flip, its jitter the headline's (hue_delta 9; the basic recipe's has none)
+train_pipeline = [dict(t, hue_delta=9) if t.type == 'PhotoMetricDistortion' else t
+                  for t in _base_.train_pipeline if t.type != 'RandomFlip']
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 train_cfg = dict(max_epochs=40)

@@ -1,10 +1,7 @@
 # Ablation of the headline recipe: multi-scale square crop only (scale_range (0.5, 2.0), effective [0.5, 1.41] on
 # 1280x720: the square is clamped to the frame height), tested on the native frame as the headline.
 _base_ = ['../deeplab_r50_multiscale.py']
-train_pipeline = [
-    dict(type='LoadImageFromFileWithRetry'),
-    dict(type='LoadStreetHazardsAnnotations'),
-    dict(type='MultiScaleSquareCrop', output_size=(512, 512), scale_range=(0.5, 2.0)),
-    dict(type='PackAnomalySegInputs'),
-]
+# the headline pipeline without flip, jitter and blur
+train_pipeline = [t for t in _base_.train_pipeline
+                  if t.type not in ('RandomFlip', 'PhotoMetricDistortion', 'RandomGaussianBlur')]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -6,14 +6,7 @@
 _base_ = ['../deeplab_r50_multiscale.py']
 crop_size = (640, 640)
 model = dict(data_preprocessor=dict(size=crop_size))
-train_pipeline = [
-    dict(type='LoadImageFromFileWithRetry'),
-    dict(type='LoadStreetHazardsAnnotations'),
-    dict(type='MultiScaleSquareCrop', output_size=crop_size, base_size=640, scale_range=(0.5, 2.0)),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion', brightness_delta=32, contrast_range=(0.7, 1.3),
-         saturation_range=(0.7, 1.3), hue_delta=9),
-    dict(type='RandomGaussianBlur', prob=0.5),
-    dict(type='PackAnomalySegInputs'),
-]
+# the headline pipeline with the crop's output and base size changed
+train_pipeline = [dict(t, output_size=crop_size, base_size=640) if t.type == 'MultiScaleSquareCrop' else t
+                  for t in _base_.train_pipeline]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

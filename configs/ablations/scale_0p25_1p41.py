@@ -4,14 +4,7 @@
 # Magnification and context move together: 128..720-pixel windows, 4..0.71 output pixels per frame pixel.
 # MultiScaleSquareCrop(keep_scale=True) would reach the requested range; the transform records both scales.
 _base_ = ['../deeplab_r50_multiscale.py']
-train_pipeline = [
-    dict(type='LoadImageFromFileWithRetry'),
-    dict(type='LoadStreetHazardsAnnotations'),
-    dict(type='MultiScaleSquareCrop', output_size=(512, 512), scale_range=(0.25, 2.0)),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion', brightness_delta=32, contrast_range=(0.7, 1.3),
-         saturation_range=(0.7, 1.3), hue_delta=9),
-    dict(type='RandomGaussianBlur', prob=0.5),
-    dict(type='PackAnomalySegInputs'),
-]
+# the headline pipeline with the crop's scale_range changed
+train_pipeline = [dict(t, scale_range=(0.25, 2.0)) if t.type == 'MultiScaleSquareCrop' else t
+                  for t in _base_.train_pipeline]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

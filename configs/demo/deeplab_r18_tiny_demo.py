@@ -18,16 +18,9 @@ model = dict(
                      dilations=(1, 6, 12, 18), norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=64, channels=32, norm_cfg=norm_cfg))
 
-train_pipeline = [
-    dict(type='LoadImageFromFileWithRetry'),
-    dict(type='LoadStreetHazardsAnnotations'),
-    dict(type='MultiScaleSquareCrop', output_size=crop_size, scale_range=(0.5, 2.0)),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion', brightness_delta=32, contrast_range=(0.7, 1.3),
-         saturation_range=(0.7, 1.3), hue_delta=9),
-    dict(type='RandomGaussianBlur', prob=0.5),
-    dict(type='PackAnomalySegInputs'),
-]
+# the headline pipeline with the crop's output size changed
+train_pipeline = [dict(t, output_size=crop_size) if t.type == 'MultiScaleSquareCrop' else t
+                  for t in _base_.train_pipeline]
 test_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),
     test_resize,

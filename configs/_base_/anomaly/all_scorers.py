@@ -1,4 +1,5 @@
-# Scorer set: all seven scorers from one forward pass, next to mmseg's mIoU. Use it as
+# Scorer set: all seven scorers from one forward pass, next to mmseg's mIoU: the logit scorers of
+# logit_scorers.py plus the three that read fitted statistics or backbone features. Use it as
 #   _base_ = ['../deeplab_r50_multiscale.py', '../_base_/anomaly/all_scorers.py']
 #   test_cfg = _base_.anomaly_test_cfg
 #   test_evaluator = _base_.anomaly_test_evaluator
@@ -7,18 +8,13 @@
 # val_dataloader); the statistics are cached in <work_dir>/anomaly_scorer_stats.pth.
 # Mahalanobis reads backbone stage 2 = ResNet stage 3 (the aux-head input) with out_indices=(0, 1, 2, 3).
 # HEAT runs without its optional feature term here; study_scorers.py has the study's HEAT (with layer3 features).
+_base_ = ['./logit_scorers.py']
 anomaly_test_cfg = dict(type='AnomalyTestLoop', stats_file='anomaly_scorer_stats.pth')
 anomaly_test_evaluator = [
-    dict(type='IoUMetric', iou_metrics=['mIoU']),
-    dict(
-        type='AnomalyMetric',
-        scorers=[
-            dict(type='MSP'),
-            dict(type='MaxLogit'),
-            dict(type='Energy', temperature=1.0),
-            dict(type='Entropy'),
-            dict(type='SML'),
-            dict(type='HEAT', alpha=0.9, kernel_size=3),
-            dict(type='Mahalanobis', feature_stage=2, label_downsample='nearest'),
-        ]),
+    _base_.anomaly_test_evaluator[0],  # mIoU
+    dict(_base_.anomaly_test_evaluator[1], scorers=_base_.anomaly_test_evaluator[1].scorers + [
+        dict(type='SML'),
+        dict(type='HEAT', alpha=0.9, kernel_size=3),
+        dict(type='Mahalanobis', feature_stage=2, label_downsample='nearest'),
+    ]),
 ]
