@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
 
 from anomseg_plugins.datasets.street_hazards import ANOMALY_COLOR
 
@@ -214,18 +215,16 @@ def image_statistics(data: PanelData, threshold: Optional[float], num_classes: i
     nan = float('nan')
     out = dict(mIoU=nan, acc=nan, precision=nan, recall=nan, tp=0, fp=0, fn=0, tn=0)
     if data.gt_sem_seg is not None:
-        gt = data.gt_sem_seg.astype(np.int64)
-        valid = (gt != ignore_index) & (gt >= 0) & (gt < num_classes)
-        pred = data.pred_sem_seg.astype(np.int64)[valid]
-        gt = gt[valid]
-        if gt.size:
-            inter = np.bincount(gt[pred == gt], minlength=num_classes)[:num_classes]
-            area_gt = np.bincount(gt, minlength=num_classes)[:num_classes]
-            area_pred = np.bincount(pred[(pred >= 0) & (pred < num_classes)], minlength=num_classes)[:num_classes]
-            union = area_gt + area_pred - inter
+        # mmseg's own per-image areas (IoUMetric.intersect_and_union), so a panel's mIoU is IoUMetric's definition
+        from mmseg.evaluation.metrics import IoUMetric
+        gt = torch.from_numpy(data.gt_sem_seg.astype(np.int64))
+        pred = torch.from_numpy(data.pred_sem_seg.astype(np.int64))
+        inter, union, _, area_gt = (a.numpy() for a in IoUMetric.intersect_and_union(pred, gt, num_classes,
+                                                                                       ignore_index))
+        if area_gt.sum():
             present = union > 0
             out['mIoU'] = float(100.0 * np.mean(inter[present] / union[present]))
-            out['acc'] = float(100.0 * inter.sum() / gt.size)
+            out['acc'] = float(100.0 * inter.sum() / area_gt.sum())
     if data.gt_anomaly is not None and threshold is not None:
         codes = detection_outcomes(data.anomaly_score >= threshold, data.gt_anomaly, ignore_index)
         counts = np.bincount(codes.reshape(-1), minlength=5)
