@@ -2,6 +2,7 @@
 #   make install   create .venv with torch, compiled mmcv (cached wheel), mmengine, mmseg, anomseg_plugins
 #   make test      run the test suite (what CI runs)
 #   make demo      generate data, train the demo model, test it with every scorer, write the report
+#   make demo-oe   fine-tune the demo model with outlier exposure (after make demo) and compare it with the base
 #   make bench     run the benchmarks in benchmarks/
 SHELL := /bin/bash
 VENV ?= .venv
@@ -11,9 +12,12 @@ DEMO_DATA ?= data/streethazards_demo
 DEMO_CONFIG ?= configs/demo/deeplab_r18_tiny_demo.py
 DEMO_ANOMALY_CONFIG ?= configs/demo/deeplab_r18_tiny_demo_anomaly.py
 DEMO_WORK_DIR ?= work_dirs/demo
+OE_CONFIG ?= configs/outlier_exposure/deeplab_r18_tiny_demo_oe.py
+OE_ANOMALY_CONFIG ?= configs/outlier_exposure/deeplab_r18_tiny_demo_oe_anomaly.py
+OE_WORK_DIR ?= work_dirs/demo_oe
 PYTEST_ARGS ?=
 
-.PHONY: install test demo demo-data bench clean-demo
+.PHONY: install test demo demo-data demo-oe bench clean-demo
 
 install: $(STAMP)
 
@@ -29,10 +33,14 @@ demo-data: $(STAMP)
 	else $(PY) tools/dataset/generate_streethazards.py --out $(DEMO_DATA); fi
 
 demo: demo-data
-	bash tools/demo.sh $(PY) $(DEMO_CONFIG) $(DEMO_ANOMALY_CONFIG) $(DEMO_WORK_DIR)
+	bash tools/demo.sh $(PY) $(DEMO_CONFIG) $(DEMO_ANOMALY_CONFIG) $(DEMO_WORK_DIR) $(DEMO_DATA)
+
+demo-oe: $(STAMP)
+	@test -f $(DEMO_WORK_DIR)/last_checkpoint || $(MAKE) demo
+	bash tools/demo_oe.sh $(PY) $(DEMO_WORK_DIR) $(OE_CONFIG) $(OE_ANOMALY_CONFIG) $(OE_WORK_DIR)
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean-demo:
-	rm -rf $(DEMO_WORK_DIR) $(DEMO_DATA)
+	rm -rf $(DEMO_WORK_DIR) $(OE_WORK_DIR) $(DEMO_DATA)

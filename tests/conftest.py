@@ -26,7 +26,7 @@ def repo_root() -> str:
 @pytest.fixture(scope='session')
 def tiny_street_hazards(tmp_path_factory) -> str:
     """A generated StreetHazards root in the real layout: 8 train, 4 val, 6 test images at 160x96."""
-    from anomseg_plugins.datasets.synthetic_street_hazards import generate_street_hazards
+    from anomseg_plugins.tooling.street_scenes import generate_street_hazards
     root = str(tmp_path_factory.mktemp('streethazards') / 'data')
     generate_street_hazards(root, num_train=8, num_val=4, num_test=6, size=(160, 96), seed=3)
     return root

@@ -28,7 +28,7 @@ import pytest
 from mmengine.config import Config
 from mmseg.registry import TRANSFORMS
 
-from anomseg_plugins.datasets.synthetic_street_hazards import DEFAULT_SIZE
+from anomseg_plugins.tooling.street_scenes import DEFAULT_SIZE
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
@@ -44,7 +44,8 @@ FRAME_SIZE = {
 
 #: Transforms that change neither the magnification nor the image size.
 NEUTRAL = {'LoadImageFromFile', 'LoadImageFromFileWithRetry', 'LoadAnnotations', 'LoadStreetHazardsAnnotations',
-           'PackSegInputs', 'PackAnomalySegInputs', 'RandomFlip', 'PhotoMetricDistortion', 'RandomGaussianBlur'}
+           'PackSegInputs', 'PackAnomalySegInputs', 'RandomFlip', 'PhotoMetricDistortion', 'RandomGaussianBlur',
+           'PasteOutliers'}
 
 RTOL = 0.01
 

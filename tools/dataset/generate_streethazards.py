@@ -7,17 +7,18 @@
 Defaults (48 train / 16 val / 24 test images at 480x270) are the demo dataset: about 5 s of
 drawing with --workers 2 on 2 cores, plus the package import; a 1280x720 image takes about 0.35 s.
 The scenes and the anomaly model are described in
-``anomseg_plugins/datasets/synthetic_street_hazards.py``.
+``anomseg_plugins/tooling/street_scenes/`` (package docstring and ``anomalies.py``); check that a
+colour lookup cannot find the anomalies of a copy with ``tools/analysis/colour_baseline.py DATA_ROOT``.
 """
 import argparse
 import os.path as osp
 import sys
 
 try:
-    from anomseg_plugins.datasets import synthetic_street_hazards as shg
+    from anomseg_plugins.tooling import street_scenes as shg
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-    from anomseg_plugins.datasets import synthetic_street_hazards as shg
+    from anomseg_plugins.tooling import street_scenes as shg
 
 
 def parse_size(text: str):
