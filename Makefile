@@ -4,6 +4,7 @@
 #   make demo      generate data, train the demo model, test it with every scorer, write the report
 #   make demo-oe   fine-tune the demo model with outlier exposure (after make demo) and compare it with the base
 #   make bench     run the benchmarks in benchmarks/
+#   make mutation  mutation testing of evaluation/, scorers/, datasets/transforms/ (hours; not part of make test)
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -17,7 +18,8 @@ OE_ANOMALY_CONFIG ?= configs/outlier_exposure/deeplab_r18_tiny_demo_oe_anomaly.p
 OE_WORK_DIR ?= work_dirs/demo_oe
 PYTEST_ARGS ?=
 
-.PHONY: install test demo demo-data demo-oe bench clean-demo
+.PHONY: install test demo demo-data demo-oe bench mutation clean-demo
+MUTATION_FOLDERS ?=
 
 install: $(STAMP)
 
@@ -41,6 +43,9 @@ demo-oe: $(STAMP)
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+mutation: $(STAMP)
+	PY=$(PY) bash tools/mutation/run_mutation.sh $(MUTATION_FOLDERS)
 
 clean-demo:
 	rm -rf $(DEMO_WORK_DIR) $(OE_WORK_DIR) $(DEMO_DATA)

@@ -2,8 +2,11 @@
 # at that scale (the basic recipe's data base: one `test_resize` for train, val, test and TTA; the headline's
 # multi-scale crops are tested on the native frame instead). Model, optimiser and 40 epochs as the headline.
 _base_ = ['../deeplabv3plus/deeplabv3plus_r50_basic_street_hazards.py']
-# the basic pipeline without flip, its jitter the headline's (hue_delta 9; the basic recipe's has none)
-train_pipeline = [dict(t, hue_delta=9) if t.type == 'PhotoMetricDistortion' else t
-                  for t in _base_.train_pipeline if t.type != 'RandomFlip']
+# the basic pipeline without flip, its jitter the headline's (mmseg's PhotoMetricDistortion with hue_delta 9; the
+# basic recipe's has no hue step)
+train_pipeline = [
+    dict(t, type='PhotoMetricDistortion', hue_delta=9) if t.type == 'PhotoMetricDistortionNoHue' else t
+    for t in _base_.train_pipeline if t.type != 'RandomFlip'
+]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 train_cfg = dict(max_epochs=40)

@@ -3,6 +3,6 @@
 # multi-scale crops are tested on the native frame instead). Model, optimiser and 40 epochs as the headline.
 _base_ = ['../deeplabv3plus/deeplabv3plus_r50_basic_street_hazards.py']
 # the basic pipeline without flip and jitter
-train_pipeline = [t for t in _base_.train_pipeline if t.type not in ('RandomFlip', 'PhotoMetricDistortion')]
+train_pipeline = [t for t in _base_.train_pipeline if t.type not in ('RandomFlip', 'PhotoMetricDistortionNoHue')]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 train_cfg = dict(max_epochs=40)

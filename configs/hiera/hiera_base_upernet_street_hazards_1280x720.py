@@ -15,8 +15,9 @@ train_pipeline = [
     dict(type='LoadStreetHazardsAnnotations'),
     _base_.test_resize,
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion', brightness_delta=32, contrast_range=(0.7, 1.3),
-         saturation_range=(0.7, 1.3), hue_delta=0),
+    # no hue jitter: mmseg's PhotoMetricDistortion crashes on hue_delta=0 (randint(-0, 0))
+    dict(type='PhotoMetricDistortionNoHue', brightness_delta=32, contrast_range=(0.7, 1.3),
+         saturation_range=(0.7, 1.3)),
     dict(type='PackAnomalySegInputs'),
 ]
 train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline))

@@ -45,7 +45,7 @@ FRAME_SIZE = {
 #: Transforms that change neither the magnification nor the image size.
 NEUTRAL = {'LoadImageFromFile', 'LoadImageFromFileWithRetry', 'LoadAnnotations', 'LoadStreetHazardsAnnotations',
            'PackSegInputs', 'PackAnomalySegInputs', 'RandomFlip', 'PhotoMetricDistortion', 'RandomGaussianBlur',
-           'PasteOutliers'}
+           'PasteOutliers', 'PhotoMetricDistortionNoHue'}
 
 RTOL = 0.01
 

@@ -4,8 +4,9 @@ from .load_street_hazards_annotations import LoadStreetHazardsAnnotations, map_s
 from .multi_scale_square_crop import MultiScaleSquareCrop
 from .pack_anomaly_seg_inputs import PackAnomalySegInputs
 from .paste_outliers import PasteOutliers
+from .photo_metric_distortion_no_hue import PhotoMetricDistortionNoHue
 from .random_gaussian_blur import RandomGaussianBlur
 
 __all__ = ['ImageReadError', 'LoadImageFromFileWithRetry', 'call_with_retry', 'LoadStreetHazardsAnnotations',
            'map_street_hazards_labels', 'MultiScaleSquareCrop', 'PackAnomalySegInputs', 'RandomGaussianBlur',
-           'PasteOutliers']
+           'PasteOutliers', 'PhotoMetricDistortionNoHue']

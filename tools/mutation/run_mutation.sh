@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Mutation testing of the core (mutmut 3, configured in setup.cfg [mutmut]): `make mutation`. Not part of `make test`.
+#
+#   bash tools/mutation/run_mutation.sh [FOLDER ...]     FOLDER: evaluation | scorers | transforms (default: all three)
+#   bash tools/mutation/run_mutation.sh --score          only print the scores of what has been run
+#
+# Each folder is run on its own (`mutmut run "anomseg_plugins.<folder>*"`, which re-runs every mutant of that folder)
+# and timed; then the score per folder is printed: killed / (total - equivalent), the equivalent mutants being the
+# ids listed in tools/mutation/EQUIVALENT.md. mutmut copies the tree into ./mutants (git-ignored) and maps every
+# test of the selection in setup.cfg to the functions it calls, so a mutant runs only the tests that reach it.
+# Environment: PY (default .venv/bin/python), MAX_CHILDREN (mutmut workers, default: the CPU count).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+declare -A PATTERN=([evaluation]='anomseg_plugins.evaluation*' [scorers]='anomseg_plugins.scorers*'
+                    [transforms]='anomseg_plugins.datasets.transforms*')
+folders=("$@")
+if [ ${#folders[@]} -eq 0 ]; then folders=(transforms scorers evaluation); fi
+if [ "${folders[0]}" != "--score" ]; then
+  for f in "${folders[@]}"; do
+    [ -n "${PATTERN[$f]:-}" ] || { echo "unknown folder $f (evaluation | scorers | transforms)" >&2; exit 2; }
+    mkdir -p mutants
+    echo "== mutmut run '${PATTERN[$f]}'"
+    start=$(date +%s)
+    "$PY" -m mutmut run ${MAX_CHILDREN:+--max-children "$MAX_CHILDREN"} "${PATTERN[$f]}" > "mutants/run_$f.log" 2>&1 \
+      || { echo "mutmut failed, see mutants/run_$f.log" >&2; tail -20 "mutants/run_$f.log" >&2; exit 1; }
+    echo "   $f: $(( $(date +%s) - start )) s wall"
+  done
+fi
+"$PY" tools/mutation/score.py
