@@ -104,6 +104,23 @@ def _same_checkpoint(results_json: str, checkpoint: str) -> bool:
     return osp.realpath(recorded) == osp.realpath(checkpoint)
 
 
+def _same_root(a: Optional[str], b: Optional[str]) -> bool:
+    return a is not None and b is not None and osp.realpath(a) == osp.realpath(b)
+
+
+def results_data_root(results_json: str) -> Optional[str]:
+    """The test data root of a tools/test.py run: ``test_dataloader.dataset.data_root`` of the config mmengine dumped
+    next to ``test_results.json`` (None when there is none). test_results.json does not record the data, and the
+    same checkpoint tested on another data root must not be reused."""
+    from mmengine.config import Config
+    for path in sorted(glob.glob(osp.join(osp.dirname(results_json), '*.py'))):
+        try:
+            return Config.fromfile(path).test_dataloader.dataset.data_root
+        except Exception:  # noqa: BLE001 - not a dumped config
+            continue
+    return None
+
+
 def test_model(py: str, config: str, checkpoint: str, work_dir: str, data_root: str) -> str:
     """Run tools/test.py with every scorer; returns the test_results.json path. Stale scorer statistics of an
     earlier model in the same folder are removed first (SML / Mahalanobis fit on the model's own logits)."""
@@ -156,7 +173,7 @@ def colour_baseline(data_root: str, cache: Optional[str] = None) -> Dict[str, fl
     if cache and osp.isfile(cache):
         with open(cache) as f:
             cached = json.load(f)
-        if cached.get('data_root') == data_root:
+        if _same_root(cached.get('data_root'), data_root):
             print(f'[bench] reusing the colour-only baseline {cache}')
             return cached
     try:
@@ -238,7 +255,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     # base model, every post-hoc scorer
     base_json = osp.join(args.base_work_dir, 'test', 'test_results.json')
-    if not (osp.isfile(base_json) and _same_checkpoint(base_json, base_ckpt)):
+    if not (osp.isfile(base_json) and _same_checkpoint(base_json, base_ckpt)
+            and _same_root(results_data_root(base_json), args.data_root)):
         base_json = test_model(py, args.base_anomaly_config, base_ckpt, osp.join(args.oe_work_dir, 'base_test'),
                                args.data_root)
     else:
@@ -248,6 +266,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     oe_dir = args.oe_work_dir
     oe_json = osp.join(oe_dir, 'test', 'test_results.json')
     timing_file = osp.join(oe_dir, 'finetune_time.json')
+    if not args.retrain and osp.isfile(oe_json) and not _same_root(results_data_root(oe_json), args.data_root):
+        raise SystemExit(f'[bench] {oe_json} was tested on {results_data_root(oe_json)}, not {args.data_root}: '
+                         'use another --oe-work-dir (or --retrain)')
     if args.retrain or not (osp.isfile(osp.join(oe_dir, 'last_checkpoint')) and osp.isfile(oe_json)):
         load_before = _loadavg()
         seconds = _run([py, 'tools/train.py', args.oe_config, '--work-dir', oe_dir, '--cfg-options',

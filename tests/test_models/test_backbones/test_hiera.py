@@ -49,7 +49,7 @@ def test_recipe_of_the_study_row(cfg):
         resizes = [t for t in cfg[loader].dataset.pipeline if t.type == 'Resize']
         assert [(tuple(t.scale), t.keep_ratio) for t in resizes] == [((1280, 720), True)], loader
     assert [t.type for t in cfg.train_dataloader.dataset.pipeline][2:5] == ['Resize', 'RandomFlip',
-                                                                            'PhotoMetricDistortion']
+                                                                            'PhotoMetricDistortionNoHue']
     # --tta views may only shrink the frame: a larger view would not fit the model's fixed 1280x736 input
     (tta, ) = [t for t in cfg.tta_pipeline if t.type == 'TestTimeAug']
     assert [t.scale_factor for t in tta.transforms[1]] == [0.5, 0.75, 1.0]
