@@ -59,7 +59,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='outlier-exposure fine-tuning config')
     parser.add_argument('--oe-anomaly-config', default='configs/outlier_exposure/deeplab_r18_tiny_demo_oe_anomaly.py',
                         help='config testing the fine-tuned model with every scorer')
-    parser.add_argument('--oe-work-dir', default='work_dirs/oe_bench', help='work dir of the fine-tuning (reused '
+    parser.add_argument('--oe-work-dir', default='work_dirs/demo_oe', help='work dir of the fine-tuning (reused '
                                                                             'when it holds a tested checkpoint)')
     parser.add_argument('--retrain', action='store_true', help='fine-tune and test again even if results exist')
     parser.add_argument('--cfg-options', nargs='+', default=[], help='extra key=value overrides of the fine-tuning')
