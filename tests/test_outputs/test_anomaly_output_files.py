@@ -13,32 +13,13 @@ import pytest
 import torch
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+from reference_metrics import fpr_first, fpr_nearest
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 from anomseg_plugins.evaluation import AnomalyMetric
 from anomseg_plugins.evaluation.functional import ScoreHistogram
 from anomseg_plugins.scorers import BaseAnomalyScorer, MaxLogit
 
-
-def fpr_first(labels, scores, level=0.95):
-    """FPR at the first threshold (descending) whose recall >= level, from sklearn's full ROC curve."""
-    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
-    return float(fpr[np.argmax(tpr >= level)])
-
-
-def fpr_nearest(labels, scores, level=0.95):
-    """The official StreetHazards rule (hendrycks/anomaly-seg ``fpr_and_fdr_at_recall``), written out."""
-    order = np.argsort(scores, kind='mergesort')[::-1]
-    s, y = scores[order], labels[order].astype(bool)
-    ends = np.r_[np.flatnonzero(np.diff(s)), y.size - 1]
-    tps = np.cumsum(y, dtype=np.float64)[ends]
-    fps = 1 + ends - tps
-    recall = tps / tps[-1]
-    last = int(tps.searchsorted(tps[-1]))
-    recall_rev = np.r_[recall[last::-1], 1.0]
-    fps_rev = np.r_[fps[last::-1], 0.0]
-    cut = int(np.argmin(np.abs(recall_rev - level)))
-    return float(fps_rev[cut] / np.sum(~y))
 
 H, W, C = 20, 24, 4
 NUM = 7
