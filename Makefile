@@ -4,6 +4,7 @@
 #   make demo      generate data, train the demo model, test it with every scorer, write the report
 #   make demo-oe   fine-tune the demo model with outlier exposure (after make demo) and compare it with the base
 #   make bench     run the benchmarks in benchmarks/
+#   make lint      flake8, isort --check, yapf --diff over the tracked Python files (setup.cfg holds the style)
 #   make mutation  mutation testing of evaluation/, scorers/, datasets/transforms/ (hours; not part of make test)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -18,7 +19,7 @@ OE_ANOMALY_CONFIG ?= configs/outlier_exposure/deeplab_r18_tiny_demo_oe_anomaly.p
 OE_WORK_DIR ?= work_dirs/demo_oe
 PYTEST_ARGS ?=
 
-.PHONY: install test demo demo-data demo-oe bench mutation clean-demo
+.PHONY: install test demo demo-data demo-oe bench lint mutation clean-demo
 MUTATION_FOLDERS ?=
 
 install: $(STAMP)
@@ -47,6 +48,13 @@ bench: $(STAMP)
 	    echo "== $$b skipped: it needs the demo model, run 'make demo' (and 'make demo-oe' to reuse its fine-tuning)"; \
 	    continue; fi; \
 	  echo "== $$b"; $(PY) $$b || exit 1; done
+
+lint: $(STAMP)
+	@files=$$(git ls-files '*.py'); \
+	$(VENV)/bin/flake8 $$files && $(VENV)/bin/isort --check-only --diff $$files && \
+	  diff=$$($(VENV)/bin/yapf --diff $$files) && test -z "$$diff" || { echo "$$diff"; \
+	  echo "lint failed: fix the findings above, or format with: $(VENV)/bin/isort \$$(git ls-files '*.py') && $(VENV)/bin/yapf -i \$$(git ls-files '*.py')" >&2; exit 1; }
+	@echo "lint: flake8, isort and yapf clean"
 
 mutation: $(STAMP)
 	PY=$(PY) bash tools/mutation/run_mutation.sh $(MUTATION_FOLDERS)

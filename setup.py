@@ -8,7 +8,15 @@ setup(
     packages=find_packages(include=['anomseg_plugins', 'anomseg_plugins.*']),
     python_requires='>=3.9',
     install_requires=[
-        'torch', 'torchvision', 'mmcv>=2.0.0rc4,<2.2.0', 'mmengine>=0.10,<0.11',
-        'mmsegmentation==1.2.2', 'numpy', 'scikit-learn', 'opencv-python', 'matplotlib', 'prettytable',
+        'torch',
+        'torchvision',
+        'mmcv>=2.0.0rc4,<2.2.0',
+        'mmengine>=0.10,<0.11',
+        'mmsegmentation==1.2.2',
+        'numpy',
+        'scikit-learn',
+        'opencv-python',
+        'matplotlib',
+        'prettytable',
     ],
 )

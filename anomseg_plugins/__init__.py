@@ -10,10 +10,10 @@ install_safe_checkpoint_loading()
 
 # Registration happens on import; the order follows the dependencies (scorers before the metric and loop).
 from . import datasets  # noqa: E402,F401
+from . import engine  # noqa: E402,F401
+from . import evaluation  # noqa: E402,F401
 from . import models  # noqa: E402,F401
 from . import scorers  # noqa: E402,F401
-from . import evaluation  # noqa: E402,F401
-from . import engine  # noqa: E402,F401
 from . import visualization  # noqa: E402,F401
 from .registry import ANOMALY_SCORERS  # noqa: E402
 

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from anomseg_plugins.evaluation.functional import ScoreHistogram  # noqa: E402
+from anomseg_plugins.evaluation.functional import ScoreHistogram
 
 
 def rss_mb() -> float:
@@ -137,9 +137,11 @@ def bench_metric(num_images: int, height: int = 720, width: int = 1280) -> None:
 
     print(f'\n== per-image protocol: {num_images} images of 13x{height}x{width} logits, 4 logit scorers ==')
     scorers = [dict(type='MSP'), dict(type='MaxLogit'), dict(type='Energy'), dict(type='Entropy')]
-    metrics = {label: AnomalyMetric(scorers=scorers, output_dir=None, save_figures=False, **kwargs)
-               for label, kwargs in (('pooled only', dict(protocols=('pooled', ))),
-                                     ('pooled + per-image exact (default)', dict()))}
+    metrics = {
+        label: AnomalyMetric(scorers=scorers, output_dir=None, save_figures=False, **kwargs)
+        for label, kwargs in (('pooled only', dict(protocols=('pooled', ))), ('pooled + per-image exact (default)',
+                                                                              dict()))
+    }
     parts = dict(hist=[], quantised=[], exact=[])
     ends = {label: [] for label in metrics}
     rng = torch.Generator().manual_seed(0)

@@ -12,7 +12,7 @@ import sys
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
-import benchmark  # noqa: E402
+import benchmark
 
 CONFIGS = [
     'configs/deeplab_r50_multiscale.py',
@@ -31,8 +31,10 @@ def main() -> None:
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args()
     argv = [osp.join(REPO, c) for c in CONFIGS] + [
-        '--shape', *map(str, args.shape), '--runs', str(args.runs), '--warmup', str(args.warmup),
-        '--device', args.device, '--reference', 'first']
+        '--shape', *map(str, args.shape), '--runs',
+        str(args.runs), '--warmup',
+        str(args.warmup), '--device', args.device, '--reference', 'first'
+    ]
     if args.threads:
         argv += ['--threads', str(args.threads)]
     results = benchmark.main(argv)

@@ -48,24 +48,40 @@ METRICS = {'AUPR': max, 'AUROC': max, 'FPR95': min}
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Post-hoc scorers vs outlier exposure on one base checkpoint')
     parser.add_argument('--data-root', default='data/streethazards_demo', help='StreetHazards root (train/val/test)')
-    parser.add_argument('--base-work-dir', default='work_dirs/demo',
-                        help='work dir of the closed-set model (its last_checkpoint, and test/test_results.json '
-                             'when present)')
-    parser.add_argument('--base-checkpoint', default=None, help='closed-set checkpoint (default: the base work '
-                                                                "dir's last_checkpoint)")
-    parser.add_argument('--base-anomaly-config', default='configs/demo/deeplab_r18_tiny_demo_anomaly.py',
-                        help='config testing the base model with every scorer')
-    parser.add_argument('--oe-config', default='configs/outlier_exposure/deeplab_r18_tiny_demo_oe.py',
-                        help='outlier-exposure fine-tuning config')
-    parser.add_argument('--oe-anomaly-config', default='configs/outlier_exposure/deeplab_r18_tiny_demo_oe_anomaly.py',
-                        help='config testing the fine-tuned model with every scorer')
-    parser.add_argument('--oe-work-dir', default='work_dirs/demo_oe', help='work dir of the fine-tuning (reused '
-                                                                            'when it holds a tested checkpoint)')
+    parser.add_argument(
+        '--base-work-dir',
+        default='work_dirs/demo',
+        help='work dir of the closed-set model (its last_checkpoint, and test/test_results.json '
+        'when present)')
+    parser.add_argument(
+        '--base-checkpoint',
+        default=None,
+        help='closed-set checkpoint (default: the base work '
+        "dir's last_checkpoint)")
+    parser.add_argument(
+        '--base-anomaly-config',
+        default='configs/demo/deeplab_r18_tiny_demo_anomaly.py',
+        help='config testing the base model with every scorer')
+    parser.add_argument(
+        '--oe-config',
+        default='configs/outlier_exposure/deeplab_r18_tiny_demo_oe.py',
+        help='outlier-exposure fine-tuning config')
+    parser.add_argument(
+        '--oe-anomaly-config',
+        default='configs/outlier_exposure/deeplab_r18_tiny_demo_oe_anomaly.py',
+        help='config testing the fine-tuned model with every scorer')
+    parser.add_argument(
+        '--oe-work-dir',
+        default='work_dirs/demo_oe',
+        help='work dir of the fine-tuning (reused '
+        'when it holds a tested checkpoint)')
     parser.add_argument('--retrain', action='store_true', help='fine-tune and test again even if results exist')
     parser.add_argument('--cfg-options', nargs='+', default=[], help='extra key=value overrides of the fine-tuning')
-    parser.add_argument('--colour-json', default=None,
-                        help='cache of the colour-only baseline: read when it exists (same data root), else computed '
-                             'and written there')
+    parser.add_argument(
+        '--colour-json',
+        default=None,
+        help='cache of the colour-only baseline: read when it exists (same data root), else computed '
+        'and written there')
     parser.add_argument('--out', default=None, help='write the results as JSON to this file')
     return parser.parse_args(argv)
 
@@ -127,8 +143,9 @@ def test_model(py: str, config: str, checkpoint: str, work_dir: str, data_root: 
     stats = osp.join(work_dir, 'anomaly_scorer_stats.pth')
     if osp.exists(stats):
         os.remove(stats)
-    _run([py, 'tools/test.py', config, checkpoint, '--work-dir', work_dir,
-          '--cfg-options', *_data_root_options(data_root)], f'testing {checkpoint}')
+    _run([
+        py, 'tools/test.py', config, checkpoint, '--work-dir', work_dir, '--cfg-options', *_data_root_options(data_root)
+    ], f'testing {checkpoint}')
     return osp.join(work_dir, 'test_results.json')
 
 
@@ -159,8 +176,10 @@ def best_scores(metrics: Dict[str, float]) -> Dict[str, dict]:
     out = {}
     for protocol in PROTOCOLS:
         for metric, pick in METRICS.items():
-            found = {k.split('/')[2]: v for k, v in metrics.items()
-                     if k.startswith(f'anomaly/{protocol}/') and k.endswith(f'/{metric}')}
+            found = {
+                k.split('/')[2]: v
+                for k, v in metrics.items() if k.startswith(f'anomaly/{protocol}/') and k.endswith(f'/{metric}')
+            }
             if not found:
                 raise SystemExit(f'[bench] no anomaly/{protocol}/*/{metric} in the test results: test with an '
                                  'anomaly config (every scorer)')
@@ -221,15 +240,19 @@ def print_table(res: dict, base_best: dict, oe_best: dict) -> None:
     header = ['model', 'mIoU'] + [f'{p}/{m}' for p in PROTOCOLS for m in ('AUPR', 'FPR95', 'AUROC')] + ['fine-tune s']
 
     def cells(best):
-        return [f'{best[f"{p}/{m}"]["value"]:.2f} ({best[f"{p}/{m}"]["scorer"]})'
-                for p in PROTOCOLS for m in ('AUPR', 'FPR95', 'AUROC')]
+        return [
+            f'{best[f"{p}/{m}"]["value"]:.2f} ({best[f"{p}/{m}"]["scorer"]})' for p in PROTOCOLS
+            for m in ('AUPR', 'FPR95', 'AUROC')
+        ]
 
     rows = [['base (post-hoc)', f'{res["base_miou"]:.2f}'] + cells(base_best) + ['-'],
             ['outlier exposure', f'{res["oe_miou"]:.2f}'] + cells(oe_best) +
             ['-' if res.get('finetune_time_s') is None else f'{res["finetune_time_s"]:.0f}']]
     if res.get('colour_aupr') is not None:
-        rows.append(['colour only', '-', f'{res["colour_aupr"]:.2f}', f'{res["colour_fpr95"]:.2f}',
-                     f'{res["colour_auroc"]:.2f}', '-', '-', '-', '-'])
+        rows.append([
+            'colour only', '-', f'{res["colour_aupr"]:.2f}', f'{res["colour_fpr95"]:.2f}', f'{res["colour_auroc"]:.2f}',
+            '-', '-', '-', '-'
+        ])
     print(f'\nbest scorer of each model per metric (in brackets); data {res["data_root"]}; all values in %')
     if PrettyTable:
         table = PrettyTable(header)
@@ -271,11 +294,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          'use another --oe-work-dir (or --retrain)')
     if args.retrain or not (osp.isfile(osp.join(oe_dir, 'last_checkpoint')) and osp.isfile(oe_json)):
         load_before = _loadavg()
-        seconds = _run([py, 'tools/train.py', args.oe_config, '--work-dir', oe_dir, '--cfg-options',
-                        f'load_from={base_ckpt}', *_data_root_options(args.data_root), *args.cfg_options],
-                       'fine-tuning with outlier exposure')
-        timing = dict(finetune_time_s=seconds, load_avg_before=load_before, load_avg_after=_loadavg(),
-                      cpu_count=os.cpu_count(), base_checkpoint=base_ckpt, data_root=args.data_root)
+        seconds = _run([
+            py, 'tools/train.py', args.oe_config, '--work-dir', oe_dir, '--cfg-options', f'load_from={base_ckpt}',
+            *_data_root_options(args.data_root), *args.cfg_options
+        ], 'fine-tuning with outlier exposure')
+        timing = dict(
+            finetune_time_s=seconds,
+            load_avg_before=load_before,
+            load_avg_after=_loadavg(),
+            cpu_count=os.cpu_count(),
+            base_checkpoint=base_ckpt,
+            data_root=args.data_root)
         with open(timing_file, 'w') as f:
             json.dump(timing, f, indent=2)
         oe_json = test_model(py, args.oe_anomaly_config, _read_checkpoint_pointer(oe_dir), osp.join(oe_dir, 'test'),
@@ -293,16 +322,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     base_best, oe_best = best_scores(base), best_scores(oe)
     loads = [x for x in (timing.get('load_avg_before'), timing.get('load_avg_after')) if x is not None]
     res = dict(
-        data_root=args.data_root, base_checkpoint=base_ckpt, oe_work_dir=oe_dir,
-        base_results=base_json, oe_results=oe_json,
-        base_best_aupr=base_best['pooled/AUPR']['value'], oe_best_aupr=oe_best['pooled/AUPR']['value'],
-        base_best_fpr95=base_best['pooled/FPR95']['value'], oe_best_fpr95=oe_best['pooled/FPR95']['value'],
-        base_best_auroc=base_best['pooled/AUROC']['value'], oe_best_auroc=oe_best['pooled/AUROC']['value'],
-        base_miou=base['mIoU'], oe_miou=oe['mIoU'],
-        base_best=base_best, oe_best=oe_best,
+        data_root=args.data_root,
+        base_checkpoint=base_ckpt,
+        oe_work_dir=oe_dir,
+        base_results=base_json,
+        oe_results=oe_json,
+        base_best_aupr=base_best['pooled/AUPR']['value'],
+        oe_best_aupr=oe_best['pooled/AUPR']['value'],
+        base_best_fpr95=base_best['pooled/FPR95']['value'],
+        oe_best_fpr95=oe_best['pooled/FPR95']['value'],
+        base_best_auroc=base_best['pooled/AUROC']['value'],
+        oe_best_auroc=oe_best['pooled/AUROC']['value'],
+        base_miou=base['mIoU'],
+        oe_miou=oe['mIoU'],
+        base_best=base_best,
+        oe_best=oe_best,
         finetune_time_s=timing.get('finetune_time_s'),
         load_avg=None if not loads else round(max(loads), 2),
-        colour_aupr=None, colour_fpr95=None, colour_auroc=None)
+        colour_aupr=None,
+        colour_fpr95=None,
+        colour_auroc=None)
     colour_error = None
     try:
         colour = colour_baseline(args.data_root, args.colour_json)

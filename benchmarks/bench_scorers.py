@@ -34,16 +34,20 @@ from mmseg.structures import SegDataSample
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from anomseg_plugins.engine.anomaly_test_loop import BackboneFeatureCapture, batch_sample_features  # noqa: E402
-from anomseg_plugins.registry import ANOMALY_SCORERS  # noqa: E402
+from anomseg_plugins.engine.anomaly_test_loop import BackboneFeatureCapture, batch_sample_features
+from anomseg_plugins.registry import ANOMALY_SCORERS
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--config', default=osp.join(REPO, 'configs', 'deeplab_r50_multiscale.py'),
-                        help='model config (its `model` is built with random weights)')
-    parser.add_argument('--scorers', default=osp.join(REPO, 'configs', '_base_', 'anomaly', 'all_scorers.py'),
-                        help='scorer-set config (the `scorers` of its AnomalyMetric are timed)')
+    parser.add_argument(
+        '--config',
+        default=osp.join(REPO, 'configs', 'deeplab_r50_multiscale.py'),
+        help='model config (its `model` is built with random weights)')
+    parser.add_argument(
+        '--scorers',
+        default=osp.join(REPO, 'configs', '_base_', 'anomaly', 'all_scorers.py'),
+        help='scorer-set config (the `scorers` of its AnomalyMetric are timed)')
     parser.add_argument('--size', type=int, default=512, help='side of the square test image')
     parser.add_argument('--reps', type=int, default=5, help='timed repetitions of each variant')
     parser.add_argument('--device', default='cpu')
@@ -118,8 +122,9 @@ def main() -> None:
                 per_scorer[scorer.name].append(time.perf_counter() - ts)
         sync(args.device)
         full.append(time.perf_counter() - t0)
-        print(f'rep {rep + 1}/{args.reps}: plain {plain[-1] * 1e3:.0f} ms, with scorers {full[-1] * 1e3:.0f} ms',
-              flush=True)
+        print(
+            f'rep {rep + 1}/{args.reps}: plain {plain[-1] * 1e3:.0f} ms, with scorers {full[-1] * 1e3:.0f} ms',
+            flush=True)
 
     med = statistics.median
     print(f'\nmodel {osp.relpath(args.config, REPO)} (random weights), input {args.size}x{args.size}, '

@@ -42,5 +42,10 @@ def reference(scores: np.ndarray, labels: np.ndarray, ignore_index: int = 255) -
     s = scores.reshape(-1)[keep].astype(np.float64)
     y = labels.reshape(-1)[keep].astype(int)
     f1, thr = best_f1(y, s)
-    return dict(AUROC=roc_auc_score(y, s), AUPR=average_precision_score(y, s), FPR95=fpr_first(y, s),
-                FPR95_nearest=fpr_nearest(y, s), F1=f1, F1_threshold=thr)
+    return dict(
+        AUROC=roc_auc_score(y, s),
+        AUPR=average_precision_score(y, s),
+        FPR95=fpr_first(y, s),
+        FPR95_nearest=fpr_nearest(y, s),
+        F1=f1,
+        F1_threshold=thr)

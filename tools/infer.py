@@ -43,7 +43,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import anomseg_plugins  # noqa: E402,F401  (registers the plugins, safe checkpoint loading)
+import anomseg_plugins  # noqa: F401  (registers the plugins, safe checkpoint loading)
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 STATS_FILE = 'anomaly_scorer_stats.pth'
@@ -57,14 +57,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('input', help='an image file, a folder of images, or a quoted glob pattern')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--scorer', default='MaxLogit', help='anomaly scorer name / type (default MaxLogit)')
-    parser.add_argument('--stats', default=None,
-                        help=f'fitted scorer statistics ({STATS_FILE} written by tools/test.py) for SML / '
-                             'Mahalanobis / z-score fusion; default: searched next to the checkpoint')
+    parser.add_argument(
+        '--stats',
+        default=None,
+        help=f'fitted scorer statistics ({STATS_FILE} written by tools/test.py) for SML / '
+        'Mahalanobis / z-score fusion; default: searched next to the checkpoint')
     parser.add_argument('--device', default='cpu', help='torch device: cpu (default), cuda, cuda:1, ...')
-    parser.add_argument('--threshold', type=float, default=None,
-                        help='paint pixels with score >= THRESHOLD in the anomaly colour in the overlay')
-    parser.add_argument('--score-range', type=float, nargs=2, default=None, metavar=('LO', 'HI'),
-                        help='fixed heat-map range (default: each image\'s 1st..99.9th percentile)')
+    parser.add_argument(
+        '--threshold',
+        type=float,
+        default=None,
+        help='paint pixels with score >= THRESHOLD in the anomaly colour in the overlay')
+    parser.add_argument(
+        '--score-range',
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=('LO', 'HI'),
+        help='fixed heat-map range (default: each image\'s 1st..99.9th percentile)')
     parser.add_argument('--opacity', type=float, default=0.5, help='segmentation opacity in the overlay (0..1)')
     parser.add_argument('--save-scores', action='store_true', help='also write the raw anomaly map as .npy')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
@@ -87,8 +97,8 @@ def collect_images(pattern: str) -> Tuple[List[str], str]:
         for dirpath, _, names in os.walk(pattern):
             files += [osp.join(dirpath, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
         return sorted(files), osp.abspath(pattern)
-    files = sorted(f for f in glob.glob(pattern, recursive=True)
-                   if osp.isfile(f) and f.lower().endswith(IMAGE_EXTENSIONS))
+    files = sorted(
+        f for f in glob.glob(pattern, recursive=True) if osp.isfile(f) and f.lower().endswith(IMAGE_EXTENSIONS))
     root = osp.commonpath([osp.dirname(osp.abspath(f)) for f in files]) if files else ''
     return files, root
 
@@ -192,8 +202,8 @@ def load_fitted_state(scorer, model, checkpoint: str, stats: Optional[str]) -> N
     if path is None or not osp.isfile(path):
         raise FileNotFoundError(
             f'scorer {scorer.name} needs fitted statistics: pass --stats {STATS_FILE} (written by tools/test.py '
-            f'with an AnomalyMetric listing {scorer.name}); none found' + (f' at {path}' if path else
-                                                                           ' next to the checkpoint'))
+            f'with an AnomalyMetric listing {scorer.name}); none found' +
+            (f' at {path}' if path else ' next to the checkpoint'))
     data = safe_torch_load(path, map_location='cpu')
     entry = data.get('scorers', {}).get(scorer.name)
     if entry is None:
@@ -201,18 +211,19 @@ def load_fitted_state(scorer, model, checkpoint: str, stats: Optional[str]) -> N
                        f'(it has {sorted(data.get("scorers", {}))})')
     stored = data.get('meta', {})
     current = model_stats_key(model)
-    changed = [(part, describe_change(stored[part], current[part])) for part in
-               ('model', 'test_cfg', 'data_preprocessor', 'model_settings', 'tta')
+    changed = [(part, describe_change(stored[part], current[part]))
+               for part in ('model', 'test_cfg', 'data_preprocessor', 'model_settings', 'tta')
                if part in stored and stored[part] != current[part]]
     if changed:
-        raise ValueError(f'{path} was fitted for another model than {checkpoint} with this config: '
-                         + '; '.join(f'{STATS_KEY_PARTS[part]} changed ({what})' if part != 'model' else
-                                     f'{STATS_KEY_PARTS[part]} changed' for part, what in changed)
-                         + '. Test this checkpoint and config with tools/test.py to fit the scorer, or pass the '
+        raise ValueError(f'{path} was fitted for another model than {checkpoint} with this config: ' + '; '.join(
+            f'{STATS_KEY_PARTS[part]} changed ({what})' if part != 'model' else f'{STATS_KEY_PARTS[part]} changed'
+            for part, what in changed) +
+                         '. Test this checkpoint and config with tools/test.py to fit the scorer, or pass the '
                          'matching --stats file')
     if entry.get('signature') not in (None, scorer.fit_signature()):
-        print(f'warning: {path} stores {scorer.name} fitted as {entry.get("signature")}; now {scorer.fit_signature()}',
-              file=sys.stderr)
+        print(
+            f'warning: {path} stores {scorer.name} fitted as {entry.get("signature")}; now {scorer.fit_signature()}',
+            file=sys.stderr)
     scorer.load_state_dict(entry['state_dict'])
     print(f'loaded the fitted statistics of {scorer.name} from {path}')
 
@@ -266,9 +277,11 @@ def write_outputs(out_prefix: str, image_bgr: np.ndarray, pred: np.ndarray, scor
     overlay = blend(rgb, seg, args.opacity)
     if args.threshold is not None:
         overlay[score >= args.threshold] = ANOMALY_COLOR
-    files = [save_rgb(out_prefix + '_seg.png', seg),
-             save_rgb(out_prefix + '_anomaly.png', heat_map(score, args.score_range)),
-             save_rgb(out_prefix + '_overlay.png', overlay)]
+    files = [
+        save_rgb(out_prefix + '_seg.png', seg),
+        save_rgb(out_prefix + '_anomaly.png', heat_map(score, args.score_range)),
+        save_rgb(out_prefix + '_overlay.png', overlay)
+    ]
     if args.save_scores:
         np.save(out_prefix + '_anomaly.npy', score.astype(np.float32))
         files.append(out_prefix + '_anomaly.npy')
@@ -277,6 +290,7 @@ def write_outputs(out_prefix: str, image_bgr: np.ndarray, pred: np.ndarray, scor
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     import warnings
+
     from mmengine.utils import ProgressBar
     args = parse_args(argv)
     files, root = collect_images(args.input)
@@ -307,13 +321,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 skipped.append(dict(file=path, reason=f'{type(exc).__name__}: {exc}'))
                 bar.update()
                 continue
-            done.append(dict(file=path, size=[int(image.shape[1]), int(image.shape[0])], outputs=outputs,
-                             score_min=float(np.nanmin(score)), score_max=float(np.nanmax(score))))
+            done.append(
+                dict(
+                    file=path,
+                    size=[int(image.shape[1]), int(image.shape[0])],
+                    outputs=outputs,
+                    score_min=float(np.nanmin(score)),
+                    score_max=float(np.nanmax(score))))
             bar.update()
     elapsed = time.time() - start
     with open(osp.join(args.out, 'infer_summary.json'), 'w') as f:
-        json.dump(dict(config=args.config, checkpoint=args.checkpoint, scorer=scorer.name, device=args.device,
-                       processed=done, skipped=skipped, seconds=elapsed), f, indent=2)
+        json.dump(
+            dict(
+                config=args.config,
+                checkpoint=args.checkpoint,
+                scorer=scorer.name,
+                device=args.device,
+                processed=done,
+                skipped=skipped,
+                seconds=elapsed),
+            f,
+            indent=2)
     print(f'\nprocessed {len(done)} of {len(files)} image(s) in {elapsed:.1f} s; outputs in {args.out}')
     for item in skipped:
         print(f'skipped {item["file"]}: {item["reason"]}', file=sys.stderr)

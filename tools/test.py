@@ -20,8 +20,8 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from anomseg_plugins.utils import CheckpointMismatchError, check_checkpoint_fits, load_tool_config  # noqa: E402
-from anomseg_plugins.utils.preflight import prepare_tool_run  # noqa: E402
+from anomseg_plugins.utils import CheckpointMismatchError, check_checkpoint_fits, load_tool_config
+from anomseg_plugins.utils.preflight import prepare_tool_run
 
 
 def parse_args() -> argparse.Namespace:
@@ -33,10 +33,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir', help='directory where painted images will be saved')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, e.g. test_dataloader.batch_size=2')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings in the config, e.g. test_dataloader.batch_size=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none', help='job launcher')
     parser.add_argument('--tta', action='store_true', help='Test time augmentation')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()

@@ -16,25 +16,32 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from anomseg_plugins.utils import check_checkpoint_fits, load_tool_config  # noqa: E402
-from anomseg_plugins.utils.preflight import prepare_tool_run  # noqa: E402
+from anomseg_plugins.utils import check_checkpoint_fits, load_tool_config
+from anomseg_plugins.utils.preflight import prepare_tool_run
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a segmentor')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
-    parser.add_argument('--resume', action='store_true', default=False,
-                        help='resume from the latest checkpoint in the work_dir automatically')
-    parser.add_argument('--amp', action='store_true', default=False,
-                        help='enable automatic-mixed-precision training')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, e.g. train_cfg.max_epochs=2')
-    parser.add_argument('--check-data', action='store_true', default=False,
-                        help='before training, read every train/val image and annotation and stop with the list of '
-                             'bad files (see tools/dataset/check_integrity.py)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
+    parser.add_argument(
+        '--resume',
+        action='store_true',
+        default=False,
+        help='resume from the latest checkpoint in the work_dir automatically')
+    parser.add_argument('--amp', action='store_true', default=False, help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings in the config, e.g. train_cfg.max_epochs=2')
+    parser.add_argument(
+        '--check-data',
+        action='store_true',
+        default=False,
+        help='before training, read every train/val image and annotation and stop with the list of '
+        'bad files (see tools/dataset/check_integrity.py)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:

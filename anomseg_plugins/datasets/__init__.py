@@ -2,10 +2,11 @@
 from .integrity import (DataIntegrityError, IntegrityReport, check_config_data, check_dataset_cfg, check_pairs,
                         check_street_hazards)
 from .street_hazards import SPLIT_PREFIXES, StreetHazardsDataset
-from .transforms import (ImageReadError, LoadImageFromFileWithRetry, LoadStreetHazardsAnnotations,
-                         MultiScaleSquareCrop, PackAnomalySegInputs, RandomGaussianBlur)
+from .transforms import (ImageReadError, LoadImageFromFileWithRetry, LoadStreetHazardsAnnotations, MultiScaleSquareCrop,
+                         PackAnomalySegInputs, RandomGaussianBlur)
 
-__all__ = ['StreetHazardsDataset', 'SPLIT_PREFIXES', 'LoadStreetHazardsAnnotations', 'MultiScaleSquareCrop',
-           'PackAnomalySegInputs', 'RandomGaussianBlur', 'ImageReadError', 'LoadImageFromFileWithRetry',
-           'DataIntegrityError', 'IntegrityReport', 'check_config_data', 'check_dataset_cfg', 'check_pairs',
-           'check_street_hazards']
+__all__ = [
+    'StreetHazardsDataset', 'SPLIT_PREFIXES', 'LoadStreetHazardsAnnotations', 'MultiScaleSquareCrop',
+    'PackAnomalySegInputs', 'RandomGaussianBlur', 'ImageReadError', 'LoadImageFromFileWithRetry', 'DataIntegrityError',
+    'IntegrityReport', 'check_config_data', 'check_dataset_cfg', 'check_pairs', 'check_street_hazards'
+]

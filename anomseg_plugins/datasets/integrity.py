@@ -132,8 +132,8 @@ class IntegrityReport:
             lines.append(f'OK: {self.num_images} images checked in {self.seconds:.1f} s, no problems found.')
             return '\n'.join(lines)
         counts = Counter(i.problem for i in self.issues)
-        lines.append(f'FAILED: {len(self.issues)} problem(s) in {len(self.offenders)} file(s) ('
-                     + ', '.join(f'{k}: {v}' for k, v in counts.most_common()) + f'), {self.seconds:.1f} s:')
+        lines.append(f'FAILED: {len(self.issues)} problem(s) in {len(self.offenders)} file(s) (' +
+                     ', '.join(f'{k}: {v}' for k, v in counts.most_common()) + f'), {self.seconds:.1f} s:')
         lines += [f'  {issue}' for issue in self.issues[:max_issues]]
         if len(self.issues) > max_issues:
             lines.append(f'  ... and {len(self.issues) - max_issues} more (see the JSON report)')
@@ -141,8 +141,12 @@ class IntegrityReport:
 
     def to_dict(self) -> dict:
         """JSON-serialisable form (``ok``, ``num_images``, ``seconds``, ``splits``, ``issues``)."""
-        return dict(ok=self.ok, num_images=self.num_images, seconds=self.seconds,
-                    splits=[asdict(s) for s in self.splits], issues=[asdict(i) for i in self.issues])
+        return dict(
+            ok=self.ok,
+            num_images=self.num_images,
+            seconds=self.seconds,
+            splits=[asdict(s) for s in self.splits],
+            issues=[asdict(i) for i in self.issues])
 
     def raise_for_issues(self) -> 'IntegrityReport':
         """Raise :class:`DataIntegrityError` (message = :meth:`format`) when there are issues; else return self."""
@@ -224,13 +228,17 @@ def _progress_printer(total: int, what: str, stream=None) -> Callable[[int], Non
             return
         elapsed = time.time() - start
         eta = elapsed / max(done, 1) * (total - done)
-        print(f'[check_integrity] {what}: {done}/{total} files ({100 * done // max(total, 1)}%), '
-              f'{elapsed:.0f} s elapsed, ETA {eta:.0f} s', file=stream, flush=True)
+        print(
+            f'[check_integrity] {what}: {done}/{total} files ({100 * done // max(total, 1)}%), '
+            f'{elapsed:.0f} s elapsed, ETA {eta:.0f} s',
+            file=stream,
+            flush=True)
+
     return report
 
 
-def _map(fn: Callable, tasks: Sequence, num_workers: Optional[int], progress: Optional[Callable[[int], None]]
-         ) -> Iterable:
+def _map(fn: Callable, tasks: Sequence, num_workers: Optional[int], progress: Optional[Callable[[int],
+                                                                                                None]]) -> Iterable:
     """``fn`` over ``tasks`` in order, in a fork pool when worthwhile, calling ``progress(done)``."""
     workers = num_workers if num_workers is not None else min(8, os.cpu_count() or 1)
     if workers <= 1 or len(tasks) < MIN_PARALLEL or 'fork' not in multiprocessing.get_all_start_methods():
@@ -248,9 +256,13 @@ def _map(fn: Callable, tasks: Sequence, num_workers: Optional[int], progress: Op
                 progress(i)
 
 
-def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]], label_spec: LabelSpec = LabelSpec(*STREET_HAZARDS_LABELS),
-                split: str = 'split', img_dir: str = '', ann_dir: Optional[str] = None,
-                num_workers: Optional[int] = None, progress: bool = True) -> IntegrityReport:
+def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]],
+                label_spec: LabelSpec = LabelSpec(*STREET_HAZARDS_LABELS),
+                split: str = 'split',
+                img_dir: str = '',
+                ann_dir: Optional[str] = None,
+                num_workers: Optional[int] = None,
+                progress: bool = True) -> IntegrityReport:
     """Check explicit ``(image path, annotation path or None)`` pairs.
 
     Args:
@@ -261,8 +273,8 @@ def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]], label_spec: LabelSpe
         progress: print progress lines with ETA to stdout.
     """
     start = time.time()
-    summary = SplitSummary(split=split, img_dir=img_dir, ann_dir=ann_dir, label_spec=label_spec.describe(),
-                           num_images=len(pairs))
+    summary = SplitSummary(
+        split=split, img_dir=img_dir, ann_dir=ann_dir, label_spec=label_spec.describe(), num_images=len(pairs))
     report = IntegrityReport(splits=[summary])
     tasks = [(split, img, ann, label_spec) for img, ann in pairs]
     printer = _progress_printer(len(tasks), split) if progress and tasks else None
@@ -282,7 +294,10 @@ def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]], label_spec: LabelSpe
     return report
 
 
-def find_pairs(img_dir: str, ann_dir: Optional[str], img_suffix: str = '.png', seg_map_suffix: str = '.png',
+def find_pairs(img_dir: str,
+               ann_dir: Optional[str],
+               img_suffix: str = '.png',
+               seg_map_suffix: str = '.png',
                ann_file: Optional[str] = None) -> List[Tuple[str, Optional[str]]]:
     """Image / annotation pairs as mmseg's ``BaseSegDataset`` finds them.
 
@@ -314,8 +329,10 @@ def _check_split(split: str, img_dir: str, ann_dir: Optional[str], label_spec: L
         missing.append(('ann_file', ann_file))
     if missing:
         report = IntegrityReport(splits=[SplitSummary(split, img_dir, ann_dir, label_spec.describe())])
-        report.issues = [IntegrityIssue(split, d, 'missing_folder', f'{k} folder of split {split!r} does not exist')
-                         for k, d in missing]
+        report.issues = [
+            IntegrityIssue(split, d, 'missing_folder', f'{k} folder of split {split!r} does not exist')
+            for k, d in missing
+        ]
         return report
     pairs = find_pairs(img_dir, ann_dir, img_suffix, seg_map_suffix, ann_file)
     if not pairs:
@@ -325,8 +342,10 @@ def _check_split(split: str, img_dir: str, ann_dir: Optional[str], label_spec: L
     return check_pairs(pairs, label_spec, split, img_dir, ann_dir, num_workers, progress)
 
 
-def check_street_hazards(data_root: str, splits: Sequence[str] = ('train', 'val', 'test'),
-                         num_workers: Optional[int] = None, progress: bool = True) -> IntegrityReport:
+def check_street_hazards(data_root: str,
+                         splits: Sequence[str] = ('train', 'val', 'test'),
+                         num_workers: Optional[int] = None,
+                         progress: bool = True) -> IntegrityReport:
     """Check a StreetHazards root (layout of SPEC section 1) split by split.
 
     Args:
@@ -346,9 +365,9 @@ def check_street_hazards(data_root: str, splits: Sequence[str] = ('train', 'val'
         return report
     for split in splits:
         prefix = SPLIT_PREFIXES[split]
-        report.merge(_check_split(split, osp.join(data_root, prefix['img_path']),
-                                  osp.join(data_root, prefix['seg_map_path']), LabelSpec(*STREET_HAZARDS_LABELS),
-                                  '.png', '.png', None, num_workers, progress))
+        report.merge(
+            _check_split(split, osp.join(data_root, prefix['img_path']), osp.join(data_root, prefix['seg_map_path']),
+                         LabelSpec(*STREET_HAZARDS_LABELS), '.png', '.png', None, num_workers, progress))
     return report
 
 
@@ -385,7 +404,9 @@ def label_spec_for(dataset_cfg: dict) -> LabelSpec:
     return LabelSpec(0, num_classes - 1, (ignore, ))
 
 
-def check_dataset_cfg(dataset_cfg: dict, split: str = 'dataset', num_workers: Optional[int] = None,
+def check_dataset_cfg(dataset_cfg: dict,
+                      split: str = 'dataset',
+                      num_workers: Optional[int] = None,
                       progress: bool = True) -> IntegrityReport:
     """Check the files of an mmseg dataset config (``type``, ``data_root``, ``data_prefix``, suffixes,
     ``ann_file``); wrappers (``RepeatDataset``, ``ConcatDataset``, ...) are followed to their datasets."""
@@ -409,12 +430,14 @@ def check_dataset_cfg(dataset_cfg: dict, split: str = 'dataset', num_workers: Op
     ann_file = join(dataset_cfg.get('ann_file'))
     return _check_split(split, img_dir, ann_dir, label_spec_for(dataset_cfg),
                         dataset_cfg.get('img_suffix', _default(cls, 'img_suffix', '.jpg')),
-                        dataset_cfg.get('seg_map_suffix', _default(cls, 'seg_map_suffix', '.png')),
-                        ann_file, num_workers, progress)
+                        dataset_cfg.get('seg_map_suffix', _default(cls, 'seg_map_suffix', '.png')), ann_file,
+                        num_workers, progress)
 
 
-def check_config_data(cfg: Any, dataloaders: Sequence[str] = ('train_dataloader', 'val_dataloader'),
-                      num_workers: Optional[int] = None, progress: bool = True) -> IntegrityReport:
+def check_config_data(cfg: Any,
+                      dataloaders: Sequence[str] = ('train_dataloader', 'val_dataloader'),
+                      num_workers: Optional[int] = None,
+                      progress: bool = True) -> IntegrityReport:
     """Check the datasets of the given dataloaders of an mmengine config (``tools/train.py --check-data``).
 
     Dataloaders missing from the config are skipped; the report's split names are the dataloader keys.

@@ -53,19 +53,18 @@ class StreetHazardsDataset(BaseSegDataset):
     """
 
     METAINFO = dict(
-        classes=('unlabeled', 'building', 'fence', 'other', 'pedestrian', 'pole', 'road line',
-                 'road', 'sidewalk', 'vegetation', 'car', 'wall', 'traffic sign'),
-        palette=[[0, 0, 0], [70, 70, 70], [190, 153, 153], [250, 170, 160], [220, 20, 60],
-                 [153, 153, 153], [157, 234, 50], [128, 64, 128], [244, 35, 232],
-                 [107, 142, 35], [0, 0, 142], [102, 102, 156], [220, 220, 0]],
+        classes=('unlabeled', 'building', 'fence', 'other', 'pedestrian', 'pole', 'road line', 'road', 'sidewalk',
+                 'vegetation', 'car', 'wall', 'traffic sign'),
+        palette=[[0, 0, 0], [70, 70, 70], [190, 153, 153], [250, 170, 160], [220, 20, 60], [153, 153, 153],
+                 [157, 234, 50], [128, 64, 128], [244, 35, 232], [107, 142, 35], [0, 0, 142], [102, 102, 156],
+                 [220, 220, 0]],
         anomaly_class='anomaly',
         anomaly_palette=list(ANOMALY_COLOR),
         label_offset=LABEL_OFFSET,
         anomaly_file_value=ANOMALY_FILE_VALUE)
 
     def __init__(self, img_suffix: str = '.png', seg_map_suffix: str = '.png', **kwargs) -> None:
-        super().__init__(
-            img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, reduce_zero_label=False, **kwargs)
+        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, reduce_zero_label=False, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         """Scan the split recursively (town sub-folders) and check every image has its annotation."""

@@ -119,8 +119,10 @@ def merge_view_features(views: Sequence[Tensor]) -> Tensor:
     if len(views) == 1:
         return views[0]
     size = max((tuple(v.shape[-2:]) for v in views), key=lambda hw: hw[0] * hw[1])
-    resized = [v if tuple(v.shape[-2:]) == size else
-               F.interpolate(v[None], size=size, mode='bilinear', align_corners=False)[0] for v in views]
+    resized = [
+        v if tuple(v.shape[-2:]) == size else F.interpolate(v[None], size=size, mode='bilinear', align_corners=False)[0]
+        for v in views
+    ]
     return torch.stack(resized).mean(dim=0)
 
 
@@ -159,8 +161,11 @@ def batch_sample_features(calls: Sequence[Tuple[List[Optional[Tensor]], Tuple[in
             if captured is None:
                 feats.append(None)
                 continue
-            feats.append(merge_view_features([sample_features(stage_outputs[stage][i], input_hw, meta)
-                                              for (stage_outputs, input_hw), meta in zip(calls, metas)]))
+            feats.append(
+                merge_view_features([
+                    sample_features(stage_outputs[stage][i], input_hw, meta)
+                    for (stage_outputs, input_hw), meta in zip(calls, metas)
+                ]))
         result.append(feats)
     return result
 
@@ -235,8 +240,8 @@ def model_stats_key(segmentor: nn.Module, tta: Optional[nn.Module] = None) -> Di
         format=STATS_FORMAT,
         model=model_fingerprint(segmentor),
         test_cfg=test_cfg,
-        data_preprocessor=dict(type=type(preprocessor).__name__, **module_settings(preprocessor))
-        if isinstance(preprocessor, nn.Module) else None,
+        data_preprocessor=dict(type=type(preprocessor).__name__, **module_settings(preprocessor)) if isinstance(
+            preprocessor, nn.Module) else None,
         model_settings=settings,
         tta=None if tta is None else type(tta).__name__)
 
@@ -250,8 +255,10 @@ def describe_change(old: Any, new: Any, limit: int = 4) -> str:
         more = f'; ... ({len(changed)} changed)' if len(changed) > limit else ''
         return '; '.join(parts) + more
     if isinstance(old, str) and isinstance(new, str) and ('\n' in old or '\n' in new):
-        lines = [line[0] + ' ' + line[2:].strip() for line in difflib.ndiff(old.splitlines(), new.splitlines())
-                 if line[:1] in '+-']
+        lines = [
+            line[0] + ' ' + line[2:].strip() for line in difflib.ndiff(old.splitlines(), new.splitlines())
+            if line[:1] in '+-'
+        ]
         more = f'; ... ({len(lines)} lines differ)' if len(lines) > 2 * limit else ''
         return '; '.join(lines[:2 * limit]) + more if lines else f'{old!r} -> {new!r}'
     return f'{old!r} -> {new!r}'
@@ -321,8 +328,10 @@ class AnomalyTestLoop(TestLoop):
         self.feature_stages = tuple(sorted({s for sc in self.scorers for s in sc.feature_stages}))
         self.capture = self.feature_capture()
         if not self.scorers:
-            print_log('AnomalyTestLoop: no test metric has anomaly scorers (e.g. AnomalyMetric); running as a '
-                      'plain TestLoop', logger='current')
+            print_log(
+                'AnomalyTestLoop: no test metric has anomaly scorers (e.g. AnomalyMetric); running as a '
+                'plain TestLoop',
+                logger='current')
 
     @staticmethod
     def find_scorers(evaluator: Evaluator) -> List[BaseAnomalyScorer]:
@@ -473,9 +482,10 @@ class AnomalyTestLoop(TestLoop):
         the statistics valid for the test: :func:`model_stats_key` of the segmentor and its TTA wrapper, and
         the fit data with its pipeline.
         """
-        return dict(model_stats_key(self.segmentor, self.tta_model),
-                    fit_data=None if loader is None else self.describe_data(loader),
-                    fit_pipeline=None if loader is None else self.describe_pipeline(loader.dataset))
+        return dict(
+            model_stats_key(self.segmentor, self.tta_model),
+            fit_data=None if loader is None else self.describe_data(loader),
+            fit_pipeline=None if loader is None else self.describe_pipeline(loader.dataset))
 
     @staticmethod
     def model_fingerprint(model: nn.Module) -> str:
@@ -503,9 +513,9 @@ class AnomalyTestLoop(TestLoop):
         if loader is None:
             raise RuntimeError(
                 f'AnomalyTestLoop: scorer(s) {", ".join(s.name for s in todo)} need fitting, but there is no fit data: '
-                f'test_cfg has no `fit_dataloader` and the config has no `val_dataloader`'
-                + (f', and {self.stats_path} holds no matching statistics' if self.stats_path else '')
-                + '. Add `fit_dataloader=dict(batch_size=1, num_workers=2, sampler=dict(type=\'DefaultSampler\', '
+                f'test_cfg has no `fit_dataloader` and the config has no `val_dataloader`' +
+                (f', and {self.stats_path} holds no matching statistics' if self.stats_path else '') +
+                '. Add `fit_dataloader=dict(batch_size=1, num_workers=2, sampler=dict(type=\'DefaultSampler\', '
                 'shuffle=False), dataset=dict(...))` (a labelled split, e.g. validation) to '
                 "`test_cfg = dict(type='AnomalyTestLoop', ...)`, or remove these scorers.")
         self.fit(todo, loader)
@@ -524,9 +534,11 @@ class AnomalyTestLoop(TestLoop):
             for scorer in todo:
                 if scorer.name in names:
                     scorer.load_state_dict(stored[scorer.name]['state_dict'])
-            print_log(f'AnomalyTestLoop: loaded the fitted statistics of {", ".join(names)} from {path} '
-                      f'(same model weights and settings, test_cfg, data preprocessor, TTA, fit data and pipeline, '
-                      f'and scorer settings); delete the file to refit', logger='current')
+            print_log(
+                f'AnomalyTestLoop: loaded the fitted statistics of {", ".join(names)} from {path} '
+                f'(same model weights and settings, test_cfg, data preprocessor, TTA, fit data and pipeline, '
+                f'and scorer settings); delete the file to refit',
+                logger='current')
         return names
 
     def _matching_entries(self, path: str, todo: List[BaseAnomalyScorer], meta: dict) -> List[str]:
@@ -536,13 +548,15 @@ class AnomalyTestLoop(TestLoop):
         except Exception as exc:  # unreadable or foreign file: refit and overwrite it
             print_log(f'AnomalyTestLoop: cannot read {path} ({exc}); refitting the scorers', logger='current')
             return []
-        changed = [f'{what} changed ({describe_change(stored_meta.get(key), meta[key])})'
-                   for key, what in STATS_KEY_PARTS.items()
-                   if stored_meta.get(key) != meta[key]
-                   and not (key in ('fit_data', 'fit_pipeline') and meta[key] is None)]  # no fit data: use the file
+        changed = [
+            f'{what} changed ({describe_change(stored_meta.get(key), meta[key])})'
+            for key, what in STATS_KEY_PARTS.items()
+            if stored_meta.get(key) != meta[key] and not (key in ('fit_data', 'fit_pipeline') and meta[key] is None)
+        ]  # no fit data: use the file
         if changed:
-            print_log(f'AnomalyTestLoop: {path} does not match this run: {", ".join(changed)}; refitting the scorers',
-                      logger='current')
+            print_log(
+                f'AnomalyTestLoop: {path} does not match this run: {", ".join(changed)}; refitting the scorers',
+                logger='current')
             return []
         names = []
         for scorer in todo:
@@ -550,8 +564,9 @@ class AnomalyTestLoop(TestLoop):
             if entry is not None and entry.get('signature') == scorer.fit_signature():
                 names.append(scorer.name)
             else:
-                print_log(f'AnomalyTestLoop: {path} has no statistics for {scorer.fit_signature()}; fitting it',
-                          logger='current')
+                print_log(
+                    f'AnomalyTestLoop: {path} has no statistics for {scorer.fit_signature()}; fitting it',
+                    logger='current')
         return names
 
     def save_stats(self, meta: dict) -> None:
@@ -569,8 +584,11 @@ class AnomalyTestLoop(TestLoop):
             except Exception:  # unreadable: overwrite
                 pass
         fitted = {
-            s.name: dict(signature=s.fit_signature(),
-                         state_dict={k: v.detach().cpu() for k, v in s.state_dict().items()})
+            s.name:
+            dict(signature=s.fit_signature(), state_dict={
+                k: v.detach().cpu()
+                for k, v in s.state_dict().items()
+            })
             for s in self.scorers if s.requires_fit
         }
         entries.update(fitted)
@@ -591,8 +609,9 @@ class AnomalyTestLoop(TestLoop):
         for group in groups.values():
             feats = None
             if group[0][1] is not None:
-                feats = [None if f is None else torch.stack([it[1][s] for it in group])
-                         for s, f in enumerate(group[0][1])]
+                feats = [
+                    None if f is None else torch.stack([it[1][s] for it in group]) for s, f in enumerate(group[0][1])
+                ]
             yield torch.stack([it[0] for it in group]), feats, torch.stack([it[2] for it in group])
 
     @torch.no_grad()
@@ -605,8 +624,10 @@ class AnomalyTestLoop(TestLoop):
                 if not todo:
                     return
                 what = ', '.join(s.name for s in todo)
-                print_log(f'AnomalyTestLoop: fitting {what} on {self._fit_loader_origin} '
-                          f'({len(loader.dataset)} images, {num_batches} batches), pass {pass_idx}', logger='current')
+                print_log(
+                    f'AnomalyTestLoop: fitting {what} on {self._fit_loader_origin} '
+                    f'({len(loader.dataset)} images, {num_batches} batches), pass {pass_idx}',
+                    logger='current')
                 for scorer in todo:
                     scorer.reset()
                     scorer.fit_begin()
@@ -624,8 +645,9 @@ class AnomalyTestLoop(TestLoop):
                     bar.file.flush()
                 for scorer in todo:
                     scorer.fit_end()
-                print_log(f'AnomalyTestLoop: fitting {what}: {num_batches} batches in {time.time() - start:.0f} s',
-                          logger='current')
+                print_log(
+                    f'AnomalyTestLoop: fitting {what}: {num_batches} batches in {time.time() - start:.0f} s',
+                    logger='current')
         unfitted = [s.name for s in scorers if not s.is_fitted]
         if unfitted:
             raise RuntimeError(f'AnomalyTestLoop: {", ".join(unfitted)} still not fitted after {self.max_fit_passes} '

@@ -80,15 +80,15 @@ class BaseAnomalyScorer(nn.Module):
     def extra_repr(self) -> str:
         return f'name={self.name!r}, feature_stages={self.feature_stages}'
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs) -> None:
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs) -> None:
         # Data-dependent buffers (classes, channels) are empty until fitted: take the stored shape.
         for name, buf in self._buffers.items():
             key = prefix + name
             if buf is not None and key in state_dict and state_dict[key].shape != buf.shape:
                 self._buffers[name] = buf.new_empty(state_dict[key].shape)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
 
 def check_logits(logits: Tensor) -> Tensor:

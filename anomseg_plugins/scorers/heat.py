@@ -62,8 +62,13 @@ class HEAT(BaseAnomalyScorer):
     normalisation as in Liu et al., NeurIPS 2020, and the spatial smoothing of Jung et al., ICCV 2021).
     """
 
-    def __init__(self, alpha: float = 0.9, kernel_size: int = 3, feature_stage: Optional[int] = None,
-                 feature_weight: float = 1.0, eps: float = 1e-6, name: Optional[str] = None) -> None:
+    def __init__(self,
+                 alpha: float = 0.9,
+                 kernel_size: int = 3,
+                 feature_stage: Optional[int] = None,
+                 feature_weight: float = 1.0,
+                 eps: float = 1e-6,
+                 name: Optional[str] = None) -> None:
         super().__init__(name=name, feature_stages=() if feature_stage is None else (feature_stage, ))
         if not 0.0 <= alpha < 1.0:
             raise ValueError(f'HEAT: alpha must be in [0, 1), got {alpha}')

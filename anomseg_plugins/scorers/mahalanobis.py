@@ -48,8 +48,12 @@ class Mahalanobis(BaseAnomalyScorer):
     requires_fit = True
     _RUNNING = ('_count', '_sum', '_outer', '_ref')
 
-    def __init__(self, feature_stage: int = 2, ridge: float = 1e-3, label_downsample: str = 'nearest',
-                 ignore_index: int = 255, name: Optional[str] = None) -> None:
+    def __init__(self,
+                 feature_stage: int = 2,
+                 ridge: float = 1e-3,
+                 label_downsample: str = 'nearest',
+                 ignore_index: int = 255,
+                 name: Optional[str] = None) -> None:
         super().__init__(name=name, feature_stages=(feature_stage, ))
         if label_downsample not in ('nearest', 'mode'):
             raise ValueError(f"Mahalanobis: label_downsample must be 'nearest' or 'mode', got {label_downsample!r}")

@@ -41,8 +41,12 @@ class ScoreFusion(BaseAnomalyScorer):
     Input ``(N, C, H, W)`` logits (+ the children's features), output ``(N, H, W)`` float32.
     """
 
-    def __init__(self, scorers: Sequence[Union[dict, BaseAnomalyScorer]], mode: str = 'rank',
-                 weights: Optional[Sequence[float]] = None, ignore_index: int = 255, eps: float = 1e-6,
+    def __init__(self,
+                 scorers: Sequence[Union[dict, BaseAnomalyScorer]],
+                 mode: str = 'rank',
+                 weights: Optional[Sequence[float]] = None,
+                 ignore_index: int = 255,
+                 eps: float = 1e-6,
                  name: Optional[str] = None) -> None:
         if mode not in ('rank', 'zscore'):
             raise ValueError(f"ScoreFusion: mode must be 'rank' or 'zscore', got {mode!r}")
@@ -110,7 +114,7 @@ class ScoreFusion(BaseAnomalyScorer):
         count, total, total_sq = moments
         mu = total / count
         self.mu = mu.float()
-        self.sigma = (total_sq / count - mu ** 2).clamp(min=0).sqrt().clamp(min=self.eps).float()
+        self.sigma = (total_sq / count - mu**2).clamp(min=0).sqrt().clamp(min=self.eps).float()
         self._moments = self._moments.new_empty(0)
 
     @staticmethod

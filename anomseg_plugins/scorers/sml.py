@@ -62,7 +62,11 @@ class SML(BaseAnomalyScorer):
 
     requires_fit = True
 
-    def __init__(self, min_pixels: int = 4096, eps: float = 1e-6, ignore_index: int = 255, name: Optional[str] = None,
+    def __init__(self,
+                 min_pixels: int = 4096,
+                 eps: float = 1e-6,
+                 ignore_index: int = 255,
+                 name: Optional[str] = None,
                  fallback: str = 'shrink') -> None:
         super().__init__(name=name)
         if fallback not in FALLBACKS:
@@ -111,9 +115,9 @@ class SML(BaseAnomalyScorer):
             raise RuntimeError(f'{self.name}: no fit pixels (every label was ignore_index={self.ignore_index} or the '
                                f'fit dataloader was empty); check the fit dataloader of AnomalyTestLoop')
         global_mu = total.sum() / n
-        global_var = (total_sq.sum() / n - global_mu ** 2).clamp(min=0)
+        global_var = (total_sq.sum() / n - global_mu**2).clamp(min=0)
         mu = total / count.clamp(min=1)
-        var = (total_sq / count.clamp(min=1) - mu ** 2).clamp(min=0)
+        var = (total_sq / count.clamp(min=1) - mu**2).clamp(min=0)
         weight = (count / self.min_pixels).clamp(max=1.0)
         if self.fallback == 'global':
             weight = (weight >= 1.0).to(weight)

@@ -41,8 +41,8 @@ def split_pairs(data_root: str, split: str) -> List[Tuple[str, str]]:
     Raises:
         FileNotFoundError: the root, the split folders or an annotation is missing (the dataset's message).
     """
-    ds = StreetHazardsDataset(data_root=data_root, data_prefix=dict(SPLIT_PREFIXES[split]), pipeline=[],
-                              serialize_data=False)
+    ds = StreetHazardsDataset(
+        data_root=data_root, data_prefix=dict(SPLIT_PREFIXES[split]), pipeline=[], serialize_data=False)
     return [(d['img_path'], d['seg_map_path']) for d in ds.data_list]
 
 
@@ -70,7 +70,9 @@ def _iterate(items: list, progress: bool, what: str):
     return track_iter_progress(items)
 
 
-def sample_train_colours(data_root: str, max_train_pixels: int = 200_000, seed: int = 0,
+def sample_train_colours(data_root: str,
+                         max_train_pixels: int = 200_000,
+                         seed: int = 0,
                          progress: bool = False) -> np.ndarray:
     """Lab colours of up to ``max_train_pixels`` pixels drawn uniformly from the train split's images, ``(M, 3)``.
 
@@ -94,8 +96,8 @@ def fit_colour_model(colours: np.ndarray, n_components: int = 32, seed: int = 0)
     if len(colours) < n_components:
         raise ValueError(f'{len(colours)} training colours cannot fit a mixture of n_components={n_components}; '
                          'raise max_train_pixels or lower n_components')
-    return GaussianMixture(n_components=n_components, covariance_type='full', reg_covar=1e-4,
-                           random_state=seed).fit(colours)
+    return GaussianMixture(
+        n_components=n_components, covariance_type='full', reg_covar=1e-4, random_state=seed).fit(colours)
 
 
 def colour_scores(model, lab: np.ndarray) -> np.ndarray:
@@ -103,7 +105,10 @@ def colour_scores(model, lab: np.ndarray) -> np.ndarray:
     return (-model.score_samples(lab.reshape(-1, 3).astype(np.float64))).reshape(lab.shape[:2]).astype(np.float32)
 
 
-def colour_baseline_metrics(data_root: str, n_components: int = 32, max_train_pixels: int = 200_000, seed: int = 0,
+def colour_baseline_metrics(data_root: str,
+                            n_components: int = 32,
+                            max_train_pixels: int = 200_000,
+                            seed: int = 0,
                             progress: bool = True) -> dict:
     """Pooled AUROC / AUPR / FPR95 of the colour-only detector on the test split of ``data_root``.
 
@@ -146,13 +151,19 @@ def colour_baseline_metrics(data_root: str, n_components: int = 32, max_train_pi
         else:
             hist.update(s, gt)
     if hist is None:
-        res = exact_anomaly_metrics(np.concatenate(scores), np.concatenate(labels), IGNORE_INDEX, 0.95, 'first',
-                                    name='colour baseline')
+        res = exact_anomaly_metrics(
+            np.concatenate(scores), np.concatenate(labels), IGNORE_INDEX, 0.95, 'first', name='colour baseline')
     else:
         res = hist.compute(0.95, 'first')
     out = {k: 100.0 * float(res[k]) for k in ('AUROC', 'AUPR', 'FPR95', 'F1')}
-    out.update(num_pixels=int(res['num_pos'] + res['num_neg']), num_anomaly_pixels=int(res['num_pos']),
-               num_train_pixels=int(len(colours)), num_train_images=len(split_pairs(data_root, 'train')),
-               num_test_images=len(test), n_components=int(n_components), seed=int(seed),
-               data_root=osp.abspath(data_root), exact=hist is None)
+    out.update(
+        num_pixels=int(res['num_pos'] + res['num_neg']),
+        num_anomaly_pixels=int(res['num_pos']),
+        num_train_pixels=int(len(colours)),
+        num_train_images=len(split_pairs(data_root, 'train')),
+        num_test_images=len(test),
+        n_components=int(n_components),
+        seed=int(seed),
+        data_root=osp.abspath(data_root),
+        exact=hist is None)
     return out

@@ -10,7 +10,9 @@ from .safe_checkpoint import (CHECKPOINT_GLOBALS, allow_checkpoint_globals, inst
                               safe_torch_load)
 from .tool_config import load_tool_config
 
-__all__ = ['CHECKPOINT_GLOBALS', 'allow_checkpoint_globals', 'install_safe_checkpoint_loading', 'safe_torch_load',
-           'load_tool_config', 'ConfigError', 'check_config', 'replace_sync_bn', 'setup_cpu_distributed',
-           'PerEpochSeedHook', 'epoch_seed', 'prepare_tool_run', 'CheckpointFit', 'CheckpointMismatchError',
-           'check_checkpoint_fits', 'compare_checkpoint', 'load_checkpoint_exact']
+__all__ = [
+    'CHECKPOINT_GLOBALS', 'allow_checkpoint_globals', 'install_safe_checkpoint_loading', 'safe_torch_load',
+    'load_tool_config', 'ConfigError', 'check_config', 'replace_sync_bn', 'setup_cpu_distributed', 'PerEpochSeedHook',
+    'epoch_seed', 'prepare_tool_run', 'CheckpointFit', 'CheckpointMismatchError', 'check_checkpoint_fits',
+    'compare_checkpoint', 'load_checkpoint_exact'
+]

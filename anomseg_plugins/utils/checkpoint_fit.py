@@ -78,8 +78,10 @@ class CheckpointFit:
 
     def format(self, limit: int = MAX_LISTED) -> str:
         """The error message: the file, then one line per kind of mismatch with its keys and shapes."""
-        lines = [f'checkpoint {self.filename} does not fit the model: {self.matched} of {self.total} model weights '
-                 f'match it']
+        lines = [
+            f'checkpoint {self.filename} does not fit the model: {self.matched} of {self.total} model weights '
+            f'match it'
+        ]
         for label, _, items, more in self._groups(limit):
             listed = ', '.join(items) + (f', ... and {more} more' if more else '')
             lines.append(f'- {len(items) + more} weight(s) {label}: {listed}')
@@ -91,8 +93,10 @@ class CheckpointFit:
         """One line for a lenient load: how much was loaded and what was skipped."""
         if self.ok:
             return f'checkpoint {self.filename}: all {self.total} model weights loaded'
-        parts = [f'{len(items) + more} {label} ({", ".join(items)}{", ..." if more else ""})'
-                 for _, label, items, more in self._groups(limit)]
+        parts = [
+            f'{len(items) + more} {label} ({", ".join(items)}{", ..." if more else ""})'
+            for _, label, items, more in self._groups(limit)
+        ]
         return f'checkpoint {self.filename}: loaded {self.matched} of {self.total} model weights; ' + '; '.join(parts)
 
 
@@ -148,8 +152,11 @@ def read_checkpoint(filename: str, map_location: Any = 'cpu') -> Dict[str, Any]:
     return CheckpointLoader.load_checkpoint(filename, map_location=map_location, logger='current')
 
 
-def check_checkpoint_fits(model: nn.Module, checkpoint: Any, filename: Optional[str] = None,
-                          strict: bool = True, logger: Any = 'current') -> CheckpointFit:
+def check_checkpoint_fits(model: nn.Module,
+                          checkpoint: Any,
+                          filename: Optional[str] = None,
+                          strict: bool = True,
+                          logger: Any = 'current') -> CheckpointFit:
     """Check that ``checkpoint`` (a file name or a loaded dict) fits ``model`` before it is loaded.
 
     Args:

@@ -105,7 +105,11 @@ class _Checker:
         self.regs = _registries()
 
     # ----- registry names -----
-    def check_type(self, node: Any, path: str, registry: str, role: Optional[str] = None,
+    def check_type(self,
+                   node: Any,
+                   path: str,
+                   registry: str,
+                   role: Optional[str] = None,
                    own_only: bool = False) -> bool:
         """Check ``node['type']`` resolves in ``registry``; returns ``False`` (and records why) when not."""
         if not isinstance(node, dict) or 'type' not in node:
@@ -232,8 +236,7 @@ class _Checker:
         if not self.check_type(scorer, path, 'ANOMALY_SCORERS', 'anomaly scorer', own_only=True):
             return []
         for j, child in enumerate(scorer.get('scorers') or []):  # ScoreFusion children
-            if not self.check_type(child, f'{path}.scorers[{j}]', 'ANOMALY_SCORERS', 'anomaly scorer',
-                                   own_only=True):
+            if not self.check_type(child, f'{path}.scorers[{j}]', 'ANOMALY_SCORERS', 'anomaly scorer', own_only=True):
                 return []
         reg = self.regs['ANOMALY_SCORERS']
         try:
@@ -304,8 +307,8 @@ class _Checker:
         if stats_path is None or not osp.isfile(stats_path):
             self.problems.append(
                 f'scorer(s) {names} need fitting, but there is no fit data: test_cfg.fit_dataloader is not set, the '
-                f'config has no val_dataloader' + (f' and {stats_path} does not exist' if stats_path else '')
-                + ". Add test_cfg.fit_dataloader=dict(batch_size=1, num_workers=2, sampler=dict(type="
+                f'config has no val_dataloader' + (f' and {stats_path} does not exist' if stats_path else '') +
+                ". Add test_cfg.fit_dataloader=dict(batch_size=1, num_workers=2, sampler=dict(type="
                 "'DefaultSampler', shuffle=False), dataset=dict(...)) (a labelled split, e.g. validation), or "
                 'remove these scorers.')
 

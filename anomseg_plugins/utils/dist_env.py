@@ -121,6 +121,8 @@ def setup_cpu_distributed(cfg: Config, launcher: Optional[str] = None) -> bool:
     if rank == 0:
         bn_note = (f'; SyncBN needs CUDA, so {len(changed)} norm layer config(s) now use BN '
                    f'({", ".join(changed[:4])}{", ..." if len(changed) > 4 else ""})') if changed else ''
-        print_log(f'No CUDA device: running {world} processes on CPU with the gloo backend (config asked for '
-                  f'{requested!r}), DDP with device_ids=None{bn_note}.', logger='current')
+        print_log(
+            f'No CUDA device: running {world} processes on CPU with the gloo backend (config asked for '
+            f'{requested!r}), DDP with device_ids=None{bn_note}.',
+            logger='current')
     return True

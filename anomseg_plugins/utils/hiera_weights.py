@@ -41,7 +41,8 @@ def read_weights(path: str) -> Dict[str, torch.Tensor]:
     return data
 
 
-def convert_hiera_state_dict(state_dict: Dict[str, torch.Tensor], img_size: Sequence[int],
+def convert_hiera_state_dict(state_dict: Dict[str, torch.Tensor],
+                             img_size: Sequence[int],
                              patch_stride: Sequence[int] = (4, 4),
                              prefix: str = BACKBONE_PREFIX) -> Dict[str, torch.Tensor]:
     """Hiera classification weights -> ``TIMMBackbone`` weights for a model built with ``img_size``.
@@ -70,7 +71,9 @@ def convert_hiera_state_dict(state_dict: Dict[str, torch.Tensor], img_size: Sequ
     return out
 
 
-def convert_hiera_checkpoint(src: str, dst: str, img_size: Sequence[int],
+def convert_hiera_checkpoint(src: str,
+                             dst: str,
+                             img_size: Sequence[int],
                              model_name: str = 'hiera_base_224') -> Tuple[int, Dict[str, Any]]:
     """Convert the Hiera weights file ``src`` for ``TIMMBackbone(model_name, img_size=img_size)`` into ``dst``.
 
@@ -92,8 +95,14 @@ def convert_hiera_checkpoint(src: str, dst: str, img_size: Sequence[int],
     if not osp.isfile(src):
         raise FileNotFoundError(f'Hiera weights {src!r} do not exist')
     state_dict = convert_hiera_state_dict(read_weights(src), img_size)
-    backbone = MODELS.build(dict(type='TIMMBackbone', model_name=model_name, pretrained=False, features_only=True,
-                                 out_indices=(0, 1, 2, 3), img_size=tuple(img_size)))
+    backbone = MODELS.build(
+        dict(
+            type='TIMMBackbone',
+            model_name=model_name,
+            pretrained=False,
+            features_only=True,
+            out_indices=(0, 1, 2, 3),
+            img_size=tuple(img_size)))
     check_checkpoint_fits(backbone, state_dict, filename=f'{src} (converted for {model_name} at {tuple(img_size)})')
     meta = dict(source=osp.abspath(src), model_name=model_name, img_size=list(img_size))
     os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)

@@ -61,8 +61,7 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 
 
 #: Everything besides tensors and plain containers that an mmengine 0.10 / mmseg 1.x checkpoint holds.
-CHECKPOINT_GLOBALS: List[GlobalSpec] = [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')
-                                        ] + _numpy_globals()
+CHECKPOINT_GLOBALS: List[GlobalSpec] = [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] + _numpy_globals()
 
 _UNSUPPORTED = re.compile(r'Unsupported global: GLOBAL ([\w.]+(?:\([^)]*\))?)')
 

@@ -8,7 +8,9 @@ from typing import Optional
 from mmengine.config import Config
 
 
-def load_tool_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
+def load_tool_config(config: str,
+                     cfg_options: Optional[dict] = None,
+                     work_dir: Optional[str] = None,
                      launcher: str = 'none') -> Config:
     """Load ``config``, merge ``--cfg-options`` and settle ``work_dir`` (CLI > config > ``work_dirs/<name>``).
 

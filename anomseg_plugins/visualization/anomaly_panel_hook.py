@@ -20,8 +20,7 @@ from torch import nn
 
 from anomseg_plugins.datasets.street_hazards import StreetHazardsDataset
 from anomseg_plugins.registry import ANOMALY_SCORERS
-from .panels import (PanelData, draw_anomaly_panel, draw_panel_grid, draw_scorer_grid, save_rgb,
-                     softmax_confidence)
+from .panels import PanelData, draw_anomaly_panel, draw_panel_grid, draw_scorer_grid, save_rgb, softmax_confidence
 
 OPERATING_POINTS = ('recall', 'f1')
 
@@ -291,8 +290,11 @@ class AnomalyPanelHook(Hook):
             try:
                 image = mmcv.imfrombytes(fileio.get(img_path, backend_args=self.backend_args), channel_order='rgb')
             except Exception as exc:  # a vanished file must not end the test run
-                print_log(f'AnomalyPanelHook: cannot re-read {img_path} for its panel ({exc}); showing the network '
-                          'input instead', logger='current', level=logging.WARNING)
+                print_log(
+                    f'AnomalyPanelHook: cannot re-read {img_path} for its panel ({exc}); showing the network '
+                    'input instead',
+                    logger='current',
+                    level=logging.WARNING)
         if image is None:
             inputs = data_batch['inputs'][index] if data_batch is not None else None
             if inputs is None:
@@ -304,9 +306,11 @@ class AnomalyPanelHook(Hook):
         gt = sample.gt_sem_seg.data[0] if 'gt_sem_seg' in sample else None
         name = _display_name(img_path, len(self.items) + len(self.spare))
         return PanelData(
-            name=name, image=np.ascontiguousarray(image),
+            name=name,
+            image=np.ascontiguousarray(image),
             pred_sem_seg=pred.cpu().numpy().astype(np.uint8 if logits.shape[0] < 255 else np.int32),
-            confidence=softmax_confidence(logits), anomaly_score=score.float().cpu().numpy(),
+            confidence=softmax_confidence(logits),
+            anomaly_score=score.float().cpu().numpy(),
             gt_sem_seg=None if gt is None else gt.cpu().numpy().astype(np.uint8),
             gt_anomaly=None if gt_anomaly is None else gt_anomaly.cpu().numpy().astype(np.uint8))
 
@@ -318,11 +322,14 @@ class AnomalyPanelHook(Hook):
                 scorer.reset()
                 extra[scorer.name] = scorer(logits[None].float(), feats)[0].float().cpu().numpy()
             except Exception as exc:  # one scorer failing must not end the test run
-                print_log(f'AnomalyPanelHook: scorer {scorer.name} failed on {item.name} for the scorer grid: '
-                          f'{exc}', logger='current', level=logging.WARNING)
+                print_log(
+                    f'AnomalyPanelHook: scorer {scorer.name} failed on {item.name} for the scorer grid: '
+                    f'{exc}',
+                    logger='current',
+                    level=logging.WARNING)
                 extra[scorer.name] = np.full(item.anomaly_score.shape, np.nan, np.float32)
-        row = PanelData(item.name, item.image, item.pred_sem_seg, item.confidence, item.anomaly_score,
-                        item.gt_sem_seg, item.gt_anomaly, extra)
+        row = PanelData(item.name, item.image, item.pred_sem_seg, item.confidence, item.anomaly_score, item.gt_sem_seg,
+                        item.gt_anomaly, extra)
         return row.downsized(int(2.2 * self.dpi))
 
     # ------------------------------------------------------------------ figures
@@ -335,8 +342,11 @@ class AnomalyPanelHook(Hook):
             key = next((k for k in metrics if k.endswith(f'pooled/{name}/F1_threshold')), None)
             if key is not None and math.isfinite(float(metrics[key])):
                 return float(metrics[key]), 'best F1 (pooled)'
-            print_log(f'AnomalyPanelHook: the metrics hold no pooled F1 threshold of {name}; using '
-                      f'{100 * self.recall_level:g}% recall instead', logger='current', level=logging.WARNING)
+            print_log(
+                f'AnomalyPanelHook: the metrics hold no pooled F1 threshold of {name}; using '
+                f'{100 * self.recall_level:g}% recall instead',
+                logger='current',
+                level=logging.WARNING)
         if not self.has_anomaly_labels:
             return histogram_quantile(self.histogram, 0.99), 'top 1% of pixels (no anomaly labels)'
         return threshold_at_recall(self.histogram, self.recall_level), \
@@ -352,8 +362,8 @@ class AnomalyPanelHook(Hook):
             return
         chosen = (self.items + self.spare)[:self.num_kept]
         if not chosen:
-            print_log('AnomalyPanelHook: no test image was selected; nothing drawn', logger='current',
-                      level=logging.WARNING)
+            print_log(
+                'AnomalyPanelHook: no test image was selected; nothing drawn', logger='current', level=logging.WARNING)
             return
         out_dir = self.resolve_out_dir(runner)
         meta = self.dataset_meta(runner)
@@ -363,17 +373,36 @@ class AnomalyPanelHook(Hook):
         if not limits[1] > limits[0]:
             limits = None
         name = self.scorer.name
-        index = dict(scorer=name, threshold=threshold, operating_point=op, recall_level=self.recall_level,
-                     pooled_at_threshold=rates_at_threshold(self.histogram, threshold), score_limits=limits,
-                     panels=[], grid=None, scorer_grid=None)
+        index = dict(
+            scorer=name,
+            threshold=threshold,
+            operating_point=op,
+            recall_level=self.recall_level,
+            pooled_at_threshold=rates_at_threshold(self.histogram, threshold),
+            score_limits=limits,
+            panels=[],
+            grid=None,
+            scorer_grid=None)
         from mmengine.utils import ProgressBar
+
         from .panels import image_statistics
-        print_log(f'AnomalyPanelHook: drawing {min(len(chosen), self.max_panels)} panels and the grids '
-                  f'({name}, threshold {threshold:.4g} at {op}) into {out_dir}', logger='current')
+        print_log(
+            f'AnomalyPanelHook: drawing {min(len(chosen), self.max_panels)} panels and the grids '
+            f'({name}, threshold {threshold:.4g} at {op}) into {out_dir}',
+            logger='current')
         bar = ProgressBar(min(len(chosen), self.max_panels))
         for item in chosen[:self.max_panels]:
-            panel = draw_anomaly_panel(item, threshold, classes, palette, name, op, limits, self.ignore_index,
-                                       cell_width=self.cell_width, dpi=self.dpi)
+            panel = draw_anomaly_panel(
+                item,
+                threshold,
+                classes,
+                palette,
+                name,
+                op,
+                limits,
+                self.ignore_index,
+                cell_width=self.cell_width,
+                dpi=self.dpi)
             file = _file_stem(item.name) + '_panel.png'
             self._emit(osp.join(out_dir, file), panel, runner)
             stats = image_statistics(item, threshold, len(classes), self.ignore_index)
@@ -393,9 +422,10 @@ class AnomalyPanelHook(Hook):
                 index['scorer_grid'] = 'scorer_grid.png'
         with open(osp.join(out_dir, 'panels.json'), 'w') as f:
             json.dump(index, f, indent=2)
-        print_log(f'AnomalyPanelHook: wrote {len(index["panels"])} panels'
-                  + (', grid.png' if index['grid'] else '') + (', scorer_grid.png' if index['scorer_grid'] else '')
-                  + f' and panels.json to {out_dir}', logger='current')
+        print_log(
+            f'AnomalyPanelHook: wrote {len(index["panels"])} panels' + (', grid.png' if index['grid'] else '') +
+            (', scorer_grid.png' if index['scorer_grid'] else '') + f' and panels.json to {out_dir}',
+            logger='current')
         self._reset_state()
 
     def _emit(self, path: str, image: np.ndarray, runner) -> None:
@@ -453,9 +483,11 @@ def rates_at_threshold(histogram, threshold: float) -> Dict[str, Optional[float]
     pos, neg, thresholds = histogram.level_counts()
     flagged = thresholds >= threshold
     num_pos, num_neg = int(pos.sum()), int(neg.sum())
-    return dict(recall=float(pos[flagged].sum() / num_pos) if num_pos else None,
-                fpr=float(neg[flagged].sum() / num_neg) if num_neg else None,
-                num_anomaly_pixels=num_pos, num_normal_pixels=num_neg)
+    return dict(
+        recall=float(pos[flagged].sum() / num_pos) if num_pos else None,
+        fpr=float(neg[flagged].sum() / num_neg) if num_neg else None,
+        num_anomaly_pixels=num_pos,
+        num_normal_pixels=num_neg)
 
 
 def histogram_quantile(histogram, q: float) -> float:

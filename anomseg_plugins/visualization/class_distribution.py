@@ -19,8 +19,8 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from anomseg_plugins.datasets.street_hazards import (ANOMALY_COLOR, ANOMALY_FILE_VALUE, LABEL_OFFSET,
-                                                     SPLIT_PREFIXES, StreetHazardsDataset)
+from anomseg_plugins.datasets.street_hazards import (ANOMALY_COLOR, ANOMALY_FILE_VALUE, LABEL_OFFSET, SPLIT_PREFIXES,
+                                                     StreetHazardsDataset)
 
 CLASS_NAMES = tuple(StreetHazardsDataset.METAINFO['classes']) + ('anomaly', )
 CLASS_COLORS = [tuple(c) for c in StreetHazardsDataset.METAINFO['palette']] + [tuple(ANOMALY_COLOR)]
@@ -82,11 +82,12 @@ def count_split(files: Sequence[str], progress: bool = True) -> dict:
             bar.update()
     if bar:
         print()
-    return dict(pixels=pixels, images=images, num_images=num_images, num_pixels=num_pixels, bad=bad,
-                out_of_range=out_of_range)
+    return dict(
+        pixels=pixels, images=images, num_images=num_images, num_pixels=num_pixels, bad=bad, out_of_range=out_of_range)
 
 
-def class_distribution(data_root: str, splits: Sequence[str] = ('train', 'val', 'test'),
+def class_distribution(data_root: str,
+                       splits: Sequence[str] = ('train', 'val', 'test'),
                        progress: bool = True) -> Dict[str, dict]:
     """``{split: count_split(...)}`` plus ``files`` per split; a split whose folder is missing gets
     ``missing`` (its message) instead of counts."""
@@ -131,8 +132,8 @@ def to_prettytable(dist: Dict[str, dict]):
     table = PrettyTable()
     table.field_names = ['class'] + [f'{s} px %' for s in splits] + [f'{s} img %' for s in splits]
     for r in distribution_rows(dist):
-        table.add_row([r['class']] + [f'{r[f"{s}/pixel_%"]:.3f}' for s in splits]
-                      + [f'{r[f"{s}/image_%"]:.1f}' for s in splits])
+        table.add_row([r['class']] + [f'{r[f"{s}/pixel_%"]:.3f}'
+                                      for s in splits] + [f'{r[f"{s}/image_%"]:.1f}' for s in splits])
     return table
 
 
@@ -141,8 +142,9 @@ def to_markdown(dist: Dict[str, dict]) -> str:
     head = ['class'] + [f'{s} pixel %' for s in splits] + [f'{s} image %' for s in splits]
     lines = ['| ' + ' | '.join(head) + ' |', '|---|' + '---:|' * (len(head) - 1)]
     for r in distribution_rows(dist):
-        lines.append('| ' + ' | '.join([r['class']] + [f'{r[f"{s}/pixel_%"]:.3f}' for s in splits]
-                                       + [f'{r[f"{s}/image_%"]:.1f}' for s in splits]) + ' |')
+        lines.append('| ' + ' | '.join([r['class']] + [f'{r[f"{s}/pixel_%"]:.3f}'
+                                                       for s in splits] + [f'{r[f"{s}/image_%"]:.1f}'
+                                                                           for s in splits]) + ' |')
     totals = ', '.join(f'{s}: {dist[s]["num_images"]} images, {dist[s]["num_pixels"]} pixels' for s in splits)
     return '\n'.join(lines) + f'\n\n{totals}\n'
 
@@ -164,8 +166,12 @@ def write_outputs(dist: Dict[str, dict], out_dir: str, plot: bool = True) -> Lis
         if 'missing' in d:
             summary[split] = dict(missing=d['missing'])
         else:
-            summary[split] = dict(num_images=d['num_images'], num_pixels=d['num_pixels'], num_files=d['num_files'],
-                                  bad=d['bad'], out_of_range=d['out_of_range'])
+            summary[split] = dict(
+                num_images=d['num_images'],
+                num_pixels=d['num_pixels'],
+                num_files=d['num_files'],
+                bad=d['bad'],
+                out_of_range=d['out_of_range'])
     with open(paths[2], 'w') as f:
         json.dump(dict(classes=list(CLASS_NAMES), splits=summary, rows=rows), f, indent=2)
     if plot and _present(dist):
@@ -189,16 +195,27 @@ def plot_class_distribution(dist: Dict[str, dict], path: str, dpi: int = 110) ->
                            (axes[1], 'image_%', 'image presence per class (% of the split\'s images)')):
         for i, split in enumerate(splits):
             vals = np.array([r[f'{split}/{key}'] for r in rows])
-            ax.bar(x - 0.4 + width * (i + 0.5), vals, width, label=f'{split} ({dist[split]["num_images"]} images)',
-                   color=f'C{i}')
+            ax.bar(
+                x - 0.4 + width * (i + 0.5),
+                vals,
+                width,
+                label=f'{split} ({dist[split]["num_images"]} images)',
+                color=f'C{i}')
         ax.set_title(title, fontsize=10)
         ax.set_xticks(x)
         ax.set_xticklabels([r['class'] for r in rows], rotation=30, ha='right', fontsize=8)
         ax.grid(axis='y', alpha=0.3)
         ax.set_xlim(-0.6, len(rows) - 0.4)
         for k, color in enumerate(CLASS_COLORS):
-            ax.add_patch(Rectangle((k - 0.4, 0), 0.8, 0.025, transform=ax.get_xaxis_transform(), clip_on=False,
-                                   facecolor=np.asarray(color) / 255.0, edgecolor='0.4', lw=0.4))
+            ax.add_patch(
+                Rectangle((k - 0.4, 0),
+                          0.8,
+                          0.025,
+                          transform=ax.get_xaxis_transform(),
+                          clip_on=False,
+                          facecolor=np.asarray(color) / 255.0,
+                          edgecolor='0.4',
+                          lw=0.4))
         if key == 'pixel_%':
             positive = [r[f'{s}/{key}'] for r in rows for s in splits if r[f'{s}/{key}'] > 0]
             ax.set_yscale('log')
@@ -220,11 +237,14 @@ def problems(dist: Dict[str, dict]) -> List[str]:
             out.append(d['missing'])
             continue
         out += [f'{split}: skipped {b["file"]}: {b["reason"]}' for b in d['bad']]
-        out += [f'{split}: {o["file"]} holds value(s) {o["values"]} outside 1..{ANOMALY_FILE_VALUE} '
-                f'({o["pixels"]} pixels, not counted)' for o in d['out_of_range']]
+        out += [
+            f'{split}: {o["file"]} holds value(s) {o["values"]} outside 1..{ANOMALY_FILE_VALUE} '
+            f'({o["pixels"]} pixels, not counted)' for o in d['out_of_range']
+        ]
     return out
 
 
-__all__ = ['CLASS_NAMES', 'annotation_files', 'count_split', 'class_distribution', 'distribution_rows',
-           'to_prettytable', 'to_markdown', 'write_outputs', 'plot_class_distribution', 'problems']
-
+__all__ = [
+    'CLASS_NAMES', 'annotation_files', 'count_split', 'class_distribution', 'distribution_rows', 'to_prettytable',
+    'to_markdown', 'write_outputs', 'plot_class_distribution', 'problems'
+]

@@ -67,8 +67,8 @@ def parse_metrics(metrics: Dict[str, float]) -> Tuple[Dict[str, float], Dict[str
         if match is None:
             closed[key] = _number(value)
             continue
-        anomaly.setdefault(match['scorer'], OrderedDict()).setdefault(match['protocol'], OrderedDict())[
-            match['metric']] = _number(value)
+        anomaly.setdefault(match['scorer'], OrderedDict()).setdefault(match['protocol'],
+                                                                      OrderedDict())[match['metric']] = _number(value)
     return closed, anomaly
 
 
@@ -85,8 +85,7 @@ def load_result(path: str) -> dict:
     closed, anomaly = parse_metrics(metrics)
     if 'mIoU' not in closed and not anomaly:
         raise ResultFileError(f'{path}: "metrics" holds neither mIoU nor anomaly/<protocol>/<scorer>/<metric> keys')
-    return dict(path=path, config=data.get('config'), checkpoint=data.get('checkpoint'), closed=closed,
-                anomaly=anomaly)
+    return dict(path=path, config=data.get('config'), checkpoint=data.get('checkpoint'), closed=closed, anomaly=anomaly)
 
 
 def model_names(results: Sequence[dict], names: Optional[Sequence[str]] = None) -> List[str]:
@@ -95,8 +94,10 @@ def model_names(results: Sequence[dict], names: Optional[Sequence[str]] = None) 
         if len(names) != len(results):
             raise ValueError(f'{len(names)} names given for {len(results)} result files')
         return list(names)
-    base = [osp.splitext(osp.basename(r['config']))[0] if r.get('config') else
-            osp.basename(osp.dirname(osp.abspath(r['path']))) for r in results]
+    base = [
+        osp.splitext(osp.basename(r['config']))[0] if r.get('config') else osp.basename(
+            osp.dirname(osp.abspath(r['path']))) for r in results
+    ]
     out = []
     for name, r in zip(base, results):
         if base.count(name) > 1:
@@ -178,8 +179,10 @@ def to_markdown(rows: Sequence[dict], columns: Optional[Sequence[str]] = None) -
     columns = list(columns or used_columns(rows))
     best = best_values(rows, columns)
     arrows = {k: ' ↑' if higher_is_better(k) else ' ↓' for k in columns}
-    lines = ['| Model | Scorer | ' + ' | '.join(COLUMNS[k] + arrows[k] for k in columns) + ' |',
-             '|---|---|' + '---:|' * len(columns)]
+    lines = [
+        '| Model | Scorer | ' + ' | '.join(COLUMNS[k] + arrows[k] for k in columns) + ' |',
+        '|---|---|' + '---:|' * len(columns)
+    ]
     for r in rows:
         cells = [_md(r['model']), _md(r['scorer'])] + [format_value(r[k], best.get(k), ('**', '**')) for k in columns]
         lines.append('| ' + ' | '.join(cells) + ' |')
@@ -194,34 +197,51 @@ def write_csv(rows: Sequence[dict], path: str, columns: Optional[Sequence[str]] 
         writer.writerow(['model', 'scorer'] + columns + ['best_in'] + ['source'])
         for r in rows:
             marks = [k for k in columns if k in best and _finite(r[k]) and math.isclose(r[k], best[k])]
-            writer.writerow([r['model'], r['scorer']] + ['' if not _finite(r[k]) else f'{r[k]:.4f}' for k in columns]
-                            + [';'.join(marks), r['source']])
+            writer.writerow([r['model'], r['scorer']] + ['' if not _finite(r[k]) else f'{r[k]:.4f}'
+                                                         for k in columns] + [';'.join(marks), r['source']])
 
 
-def write_json(rows: Sequence[dict], path: str, columns: Optional[Sequence[str]] = None,
+def write_json(rows: Sequence[dict],
+               path: str,
+               columns: Optional[Sequence[str]] = None,
                sort_by: Optional[str] = None) -> None:
     columns = list(columns or used_columns(rows))
     best = best_values(rows, columns)
     out = dict(
-        columns={k: COLUMNS[k] for k in columns},
-        higher_is_better={k: higher_is_better(k) for k in columns},
+        columns={k: COLUMNS[k]
+                 for k in columns},
+        higher_is_better={k: higher_is_better(k)
+                          for k in columns},
         sort_by=sort_by,
-        best={k: dict(value=v, rows=[dict(model=r['model'], scorer=r['scorer']) for r in rows
-                                     if _finite(r[k]) and math.isclose(r[k], v)]) for k, v in best.items()},
-        rows=[{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in rows])
+        best={
+            k:
+            dict(
+                value=v,
+                rows=[
+                    dict(model=r['model'], scorer=r['scorer']) for r in rows if _finite(r[k]) and math.isclose(r[k], v)
+                ])
+            for k, v in best.items()
+        },
+        rows=[{
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in r.items()
+        } for r in rows])
     with open(path, 'w') as f:
         json.dump(out, f, indent=2)
 
 
-def plot_comparison_bars(rows: Sequence[dict], path: str, protocols: Sequence[str] = PROTOCOLS,
+def plot_comparison_bars(rows: Sequence[dict],
+                         path: str,
+                         protocols: Sequence[str] = PROTOCOLS,
                          dpi: int = 110) -> Optional[str]:
     """Grouped bar chart: AUPR (higher is better) and FPR95 (lower is better) per scorer, one bar colour
     per model; one row of two plots per protocol that has values. Returns ``path`` or ``None`` if there
     is nothing to plot."""
     from .panels import _new_figure
     scored = [r for r in rows if r['scorer'] != NO_SCORER]
-    protocols = [p for p in protocols if any(_finite(r.get(f'{p}/AUPR')) or _finite(r.get(f'{p}/FPR95'))
-                                             for r in scored)]
+    protocols = [
+        p for p in protocols if any(_finite(r.get(f'{p}/AUPR')) or _finite(r.get(f'{p}/FPR95')) for r in scored)
+    ]
     if not protocols:
         return None
     models = list(OrderedDict.fromkeys(r['model'] for r in scored))
@@ -243,16 +263,24 @@ def plot_comparison_bars(rows: Sequence[dict], path: str, protocols: Sequence[st
                 if len(models) * len(scorers) <= 24:
                     for b, v in zip(bars, vals):
                         if np.isfinite(v):
-                            ax.text(b.get_x() + b.get_width() / 2, b.get_height(), f'{v:.1f}', ha='center',
-                                    va='bottom', fontsize=6.5)
+                            ax.text(
+                                b.get_x() + b.get_width() / 2,
+                                b.get_height(),
+                                f'{v:.1f}',
+                                ha='center',
+                                va='bottom',
+                                fontsize=6.5)
             better = 'higher' if metric == 'AUPR' else 'lower'
             ax.set_title(f'{metric} ({protocol.replace("_", "-")}, %; {better} is better)', fontsize=10)
             ax.set_xticks(x)
-            ax.set_xticklabels(scorers, rotation=20 if len(scorers) > 4 else 0, ha='right' if len(scorers) > 4
-                               else 'center', fontsize=8)
+            ax.set_xticklabels(
+                scorers,
+                rotation=20 if len(scorers) > 4 else 0,
+                ha='right' if len(scorers) > 4 else 'center',
+                fontsize=8)
             ax.grid(axis='y', alpha=0.3)
-            top = np.nanmax([lookup.get((m, s), {}).get(f'{protocol}/{metric}', np.nan) for m in models
-                             for s in scorers] + [1.0])
+            top = np.nanmax(
+                [lookup.get((m, s), {}).get(f'{protocol}/{metric}', np.nan) for m in models for s in scorers] + [1.0])
             ax.set_ylim(0, 105 if metric == 'FPR95' else top * 1.15)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc='upper center', ncol=min(len(models), 6), fontsize=8, frameon=False)

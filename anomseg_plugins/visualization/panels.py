@@ -97,13 +97,17 @@ class PanelData:
             return self
         hw = (max(1, round(h * max_width / w)), max_width)
         return PanelData(
-            name=self.name, image=resize(self.image, hw, 'area'),
+            name=self.name,
+            image=resize(self.image, hw, 'area'),
             pred_sem_seg=resize(self.pred_sem_seg, hw, 'nearest'),
             confidence=resize(self.confidence, hw, 'bilinear'),
             anomaly_score=resize(self.anomaly_score, hw, 'bilinear'),
             gt_sem_seg=None if self.gt_sem_seg is None else resize(self.gt_sem_seg, hw, 'nearest'),
             gt_anomaly=None if self.gt_anomaly is None else resize(self.gt_anomaly, hw, 'nearest'),
-            extra_scores={k: resize(v, hw, 'bilinear') for k, v in self.extra_scores.items()})
+            extra_scores={
+                k: resize(v, hw, 'bilinear')
+                for k, v in self.extra_scores.items()
+            })
 
 
 # ---------------------------------------------------------------------------------------------- arrays
@@ -126,8 +130,11 @@ def resize(array: np.ndarray, hw: Tuple[int, int], interpolation: str = 'nearest
     return cv2.resize(src, (w, h), interpolation=mode).astype(array.dtype, copy=False)
 
 
-def colorize(labels: np.ndarray, palette: Sequence[Sequence[int]], ignore_index: int = 255,
-             anomaly_mask: Optional[np.ndarray] = None, anomaly_color: Sequence[int] = ANOMALY_COLOR,
+def colorize(labels: np.ndarray,
+             palette: Sequence[Sequence[int]],
+             ignore_index: int = 255,
+             anomaly_mask: Optional[np.ndarray] = None,
+             anomaly_color: Sequence[int] = ANOMALY_COLOR,
              ignore_color: Sequence[int] = IGNORE_COLOR) -> np.ndarray:
     """Colour a label map with ``palette`` (class ``k`` -> ``palette[k]``).
 
@@ -153,11 +160,13 @@ def colorize(labels: np.ndarray, palette: Sequence[Sequence[int]], ignore_index:
 
 def blend(image: np.ndarray, color: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """``(1 - alpha) * image + alpha * color`` as uint8."""
-    return np.clip((1.0 - alpha) * image.astype(np.float32) + alpha * color.astype(np.float32) + 0.5,
-                   0, 255).astype(np.uint8)
+    return np.clip((1.0 - alpha) * image.astype(np.float32) + alpha * color.astype(np.float32) + 0.5, 0,
+                   255).astype(np.uint8)
 
 
-def error_map(pred: np.ndarray, gt: np.ndarray, ignore_index: int = 255,
+def error_map(pred: np.ndarray,
+              gt: np.ndarray,
+              ignore_index: int = 255,
               anomaly_mask: Optional[np.ndarray] = None) -> np.ndarray:
     """Closed-set errors: correct pixels ``CORRECT_COLOR``, wrong ``WRONG_COLOR``, ignored ``IGNORE_COLOR``,
     ground-truth anomaly pixels (if ``anomaly_mask`` is given) ``ANOMALY_COLOR``. ``(H, W, 3)`` uint8."""
@@ -181,7 +190,9 @@ def detection_outcomes(detected: np.ndarray, gt_anomaly: np.ndarray, ignore_inde
     return codes
 
 
-def detection_map(detected: np.ndarray, gt_anomaly: np.ndarray, image: Optional[np.ndarray] = None,
+def detection_map(detected: np.ndarray,
+                  gt_anomaly: np.ndarray,
+                  image: Optional[np.ndarray] = None,
                   ignore_index: int = 255) -> np.ndarray:
     """TP / FP / FN / TN map as ``(H, W, 3)`` uint8: TP ``TP_COLOR``, FP ``FP_COLOR``, FN ``FN_COLOR``,
     TN the input darkened by ``TN_DIM`` (black without ``image``), unlabelled ``IGNORE_COLOR``."""
@@ -202,7 +213,9 @@ def softmax_confidence(logits) -> np.ndarray:
     return logits.softmax(dim=0).amax(dim=0).cpu().numpy()
 
 
-def image_statistics(data: PanelData, threshold: Optional[float], num_classes: int,
+def image_statistics(data: PanelData,
+                     threshold: Optional[float],
+                     num_classes: int,
                      ignore_index: int = 255) -> Dict[str, float]:
     """The numbers in a panel's title.
 
@@ -219,8 +232,8 @@ def image_statistics(data: PanelData, threshold: Optional[float], num_classes: i
         from mmseg.evaluation.metrics import IoUMetric
         gt = torch.from_numpy(data.gt_sem_seg.astype(np.int64))
         pred = torch.from_numpy(data.pred_sem_seg.astype(np.int64))
-        inter, union, _, area_gt = (a.numpy() for a in IoUMetric.intersect_and_union(pred, gt, num_classes,
-                                                                                       ignore_index))
+        inter, union, _, area_gt = (
+            a.numpy() for a in IoUMetric.intersect_and_union(pred, gt, num_classes, ignore_index))
         if area_gt.sum():
             present = union > 0
             out['mIoU'] = float(100.0 * np.mean(inter[present] / union[present]))
@@ -271,7 +284,8 @@ def _fmt(value: float, suffix: str = '%') -> str:
     return 'n/a' if value is None or not np.isfinite(value) else f'{value:.1f}{suffix}'
 
 
-def score_range(scores: Union[np.ndarray, Sequence[np.ndarray]], low: float = 1.0,
+def score_range(scores: Union[np.ndarray, Sequence[np.ndarray]],
+                low: float = 1.0,
                 high: float = 99.9) -> Tuple[float, float]:
     """``(vmin, vmax)``: the ``low``/``high`` percentiles of the finite scores (``vmax > vmin`` guaranteed)."""
     if isinstance(scores, np.ndarray):
@@ -288,12 +302,15 @@ def score_range(scores: Union[np.ndarray, Sequence[np.ndarray]], low: float = 1.
     return vmin, vmax
 
 
-def class_legend_handles(classes: Sequence[str], palette: Sequence[Sequence[int]], with_anomaly: bool = True,
+def class_legend_handles(classes: Sequence[str],
+                         palette: Sequence[Sequence[int]],
+                         with_anomaly: bool = True,
                          with_ignore: bool = True):
     """Matplotlib patches for a legend of the class colours (+ anomaly and ignore)."""
     from matplotlib.patches import Patch
-    handles = [Patch(facecolor=np.asarray(c) / 255.0, edgecolor='0.5', lw=0.5, label=n)
-               for n, c in zip(classes, palette)]
+    handles = [
+        Patch(facecolor=np.asarray(c) / 255.0, edgecolor='0.5', lw=0.5, label=n) for n, c in zip(classes, palette)
+    ]
     if with_anomaly:
         handles.append(Patch(facecolor=np.asarray(ANOMALY_COLOR) / 255.0, edgecolor='0.5', lw=0.5, label='anomaly'))
     if with_ignore:
@@ -304,8 +321,10 @@ def class_legend_handles(classes: Sequence[str], palette: Sequence[Sequence[int]
 def outcome_legend_handles():
     """Matplotlib patches for the TP / FP / FN / TN colours."""
     from matplotlib.patches import Patch
-    return [Patch(facecolor=np.asarray(c) / 255.0, edgecolor='0.5', lw=0.5, label=n)
-            for n, c in (('TP', TP_COLOR), ('FP', FP_COLOR), ('FN', FN_COLOR), ('TN (dimmed input)', (60, 60, 60)))]
+    return [
+        Patch(facecolor=np.asarray(c) / 255.0, edgecolor='0.5', lw=0.5, label=n)
+        for n, c in (('TP', TP_COLOR), ('FP', FP_COLOR), ('FN', FN_COLOR), ('TN (dimmed input)', (60, 60, 60)))
+    ]
 
 
 def draw_anomaly_panel(data: PanelData,
@@ -378,11 +397,12 @@ def draw_anomaly_panel(data: PanelData,
     _colorbar(fig, axes['confidence'], im, None)
 
     vmin, vmax = score_limits if score_limits is not None else score_range(disp.anomaly_score)
-    im = _show(axes['anomaly heat map'], disp.anomaly_score, f'{scorer_name} score', cmap='inferno', vmin=vmin,
-               vmax=vmax)
+    im = _show(
+        axes['anomaly heat map'], disp.anomaly_score, f'{scorer_name} score', cmap='inferno', vmin=vmin, vmax=vmax)
     _colorbar(fig, axes['anomaly heat map'], im, threshold)
     detected = disp.anomaly_score >= threshold
-    _show(axes['detection'], np.where(detected[..., None], 255, 0).astype(np.uint8).repeat(3, axis=2),
+    _show(axes['detection'],
+          np.where(detected[..., None], 255, 0).astype(np.uint8).repeat(3, axis=2),
           f'detection: score >= {threshold:.4g}')
     if anomaly is not None:
         _show(axes['outcomes'], detection_map(detected, anomaly, disp.image, ignore_index),
@@ -391,12 +411,22 @@ def draw_anomaly_panel(data: PanelData,
         _show(axes['outcomes'], np.full_like(disp.image, 255), 'TP/FP/FN: no anomaly annotation')
 
     op = f' at {operating_point}' if operating_point else ''
-    fig.suptitle(f'{data.name}   |   mIoU {_fmt(stats["mIoU"])}   |   {scorer_name}{op}: threshold {threshold:.4g}, '
-                 f'precision {_fmt(stats["precision"])}, recall {_fmt(stats["recall"])}',
-                 fontsize=11, y=1 - 0.12 / fig_h, va='top')
+    fig.suptitle(
+        f'{data.name}   |   mIoU {_fmt(stats["mIoU"])}   |   {scorer_name}{op}: threshold {threshold:.4g}, '
+        f'precision {_fmt(stats["precision"])}, recall {_fmt(stats["recall"])}',
+        fontsize=11,
+        y=1 - 0.12 / fig_h,
+        va='top')
     handles = class_legend_handles(classes, palette) + outcome_legend_handles()
-    fig.legend(handles=handles, loc='lower center', ncol=min(len(handles), 10), fontsize=7.5, frameon=False,
-               handlelength=1.2, columnspacing=0.9, bbox_to_anchor=(0.5, 0.05 / fig_h))
+    fig.legend(
+        handles=handles,
+        loc='lower center',
+        ncol=min(len(handles), 10),
+        fontsize=7.5,
+        frameon=False,
+        handlelength=1.2,
+        columnspacing=0.9,
+        bbox_to_anchor=(0.5, 0.05 / fig_h))
     img = figure_to_array(fig)
     if return_layout:
         return img, {k: _axes_box(fig, ax) for k, ax in axes.items()}
@@ -455,14 +485,29 @@ def draw_panel_grid(items: Sequence[PanelData],
             ax = fig.add_axes([(label_in + c * cell_width + 0.03) / fig_w, 1 - (top + cell_h) / fig_h,
                                (cell_width - 0.06) / fig_w, cell_h / fig_h])
             _show(ax, array, cols[c] if r == 0 else '', **kw)
-        fig.text(0.08 / fig_w, 1 - (top + cell_h / 2) / fig_h,
-                 f'{_short(d.name, 18)}\nmIoU {_fmt(stats["mIoU"])}\nP {_fmt(stats["precision"])}\n'
-                 f'R {_fmt(stats["recall"])}', fontsize=7.5, va='center', ha='left')
-    fig.suptitle(f'{len(items)} test images, {scorer_name} at threshold {threshold:.4g}', fontsize=10,
-                 y=1 - 0.05 / fig_h, va='top')
+        fig.text(
+            0.08 / fig_w,
+            1 - (top + cell_h / 2) / fig_h,
+            f'{_short(d.name, 18)}\nmIoU {_fmt(stats["mIoU"])}\nP {_fmt(stats["precision"])}\n'
+            f'R {_fmt(stats["recall"])}',
+            fontsize=7.5,
+            va='center',
+            ha='left')
+    fig.suptitle(
+        f'{len(items)} test images, {scorer_name} at threshold {threshold:.4g}',
+        fontsize=10,
+        y=1 - 0.05 / fig_h,
+        va='top')
     handles = class_legend_handles(classes, palette) + outcome_legend_handles()
-    fig.legend(handles=handles, loc='lower center', ncol=min(len(handles), 9), fontsize=6.5, frameon=False,
-               handlelength=1.0, columnspacing=0.7, bbox_to_anchor=(0.5, 0.02 / fig_h))
+    fig.legend(
+        handles=handles,
+        loc='lower center',
+        ncol=min(len(handles), 9),
+        fontsize=6.5,
+        frameon=False,
+        handlelength=1.0,
+        columnspacing=0.7,
+        bbox_to_anchor=(0.5, 0.02 / fig_h))
     return figure_to_array(fig)
 
 
@@ -495,8 +540,8 @@ def draw_scorer_grid(items: Sequence[PanelData],
     for r, d in enumerate(disp):
         top = head_in + r * (cell_h + row_gap)
         if d.gt_anomaly is not None:
-            gt = colorize(np.where(d.gt_anomaly == 1, 1, np.where(d.gt_anomaly == 0, 0, 255)),
-                          [(0, 0, 0), ANOMALY_COLOR])
+            gt = colorize(
+                np.where(d.gt_anomaly == 1, 1, np.where(d.gt_anomaly == 0, 0, 255)), [(0, 0, 0), ANOMALY_COLOR])
         else:
             gt = np.full_like(d.image, 255)
         arrays = [(d.image, {}), (gt, {})]
@@ -510,8 +555,11 @@ def draw_scorer_grid(items: Sequence[PanelData],
             if c == 0 and d.gt_anomaly is not None and (d.gt_anomaly == 1).any():
                 ax.contour((d.gt_anomaly == 1).astype(np.float32), levels=[0.5], colors=['cyan'], linewidths=0.8)
         fig.text(0.06 / fig_w, 1 - (top + cell_h / 2) / fig_h, _short(d.name, 14), fontsize=7, va='center')
-    fig.suptitle('anomaly heat maps per scorer (each scaled to its own range in the image)', fontsize=10,
-                 y=1 - 0.05 / fig_h, va='top')
+    fig.suptitle(
+        'anomaly heat maps per scorer (each scaled to its own range in the image)',
+        fontsize=10,
+        y=1 - 0.05 / fig_h,
+        va='top')
     return figure_to_array(fig)
 
 
@@ -532,6 +580,6 @@ def save_rgb(path: str, image: np.ndarray) -> str:
 __all__: List[str] = [
     'PanelData', 'resize', 'colorize', 'blend', 'error_map', 'detection_outcomes', 'detection_map',
     'softmax_confidence', 'image_statistics', 'figure_to_array', 'score_range', 'class_legend_handles',
-    'outcome_legend_handles', 'draw_anomaly_panel', 'draw_panel_grid', 'draw_scorer_grid', 'save_rgb',
-    'TP_COLOR', 'FP_COLOR', 'FN_COLOR', 'IGNORE_COLOR', 'CORRECT_COLOR', 'WRONG_COLOR'
+    'outcome_legend_handles', 'draw_anomaly_panel', 'draw_panel_grid', 'draw_scorer_grid', 'save_rgb', 'TP_COLOR',
+    'FP_COLOR', 'FN_COLOR', 'IGNORE_COLOR', 'CORRECT_COLOR', 'WRONG_COLOR'
 ]

@@ -3,9 +3,7 @@
 # multi-scale crops are tested on the native frame instead). Model, optimiser and 40 epochs as the headline.
 _base_ = ['../deeplabv3plus/deeplabv3plus_r50_basic_street_hazards.py']
 # the basic pipeline without flip and jitter, the headline's blur before packing
-train_pipeline = [
-    t for t in _base_.train_pipeline[:-1] if t.type not in ('RandomFlip', 'PhotoMetricDistortionNoHue')
-]
+train_pipeline = [t for t in _base_.train_pipeline[:-1] if t.type not in ('RandomFlip', 'PhotoMetricDistortionNoHue')]
 train_pipeline += [dict(type='RandomGaussianBlur', prob=0.5), _base_.train_pipeline[-1]]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 train_cfg = dict(max_epochs=40)

@@ -2,6 +2,7 @@
 # 1280x720: the square is clamped to the frame height), tested on the native frame as the headline.
 _base_ = ['../deeplab_r50_multiscale.py']
 # the headline pipeline without flip, jitter and blur
-train_pipeline = [t for t in _base_.train_pipeline
-                  if t.type not in ('RandomFlip', 'PhotoMetricDistortion', 'RandomGaussianBlur')]
+train_pipeline = [
+    t for t in _base_.train_pipeline if t.type not in ('RandomFlip', 'PhotoMetricDistortion', 'RandomGaussianBlur')
+]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -7,6 +7,8 @@ _base_ = ['../deeplab_r50_multiscale.py']
 crop_size = (384, 384)
 model = dict(data_preprocessor=dict(size=crop_size))
 # the headline pipeline with the crop's output and base size changed
-train_pipeline = [dict(t, output_size=crop_size, base_size=384) if t.type == 'MultiScaleSquareCrop' else t
-                  for t in _base_.train_pipeline]
+train_pipeline = [
+    dict(t, output_size=crop_size, base_size=384) if t.type == 'MultiScaleSquareCrop' else t
+    for t in _base_.train_pipeline
+]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -2,5 +2,5 @@
 _base_ = ['../deeplab_r50_multiscale.py']
 model = dict(
     decode_head=dict(loss_decode=dict(_delete_=True, type='SoftmaxFocalLoss', alpha=0.25, gamma=2.0, loss_weight=1.0)),
-    auxiliary_head=dict(loss_decode=dict(_delete_=True, type='SoftmaxFocalLoss', alpha=0.25, gamma=2.0,
-                                         loss_weight=0.4)))
+    auxiliary_head=dict(
+        loss_decode=dict(_delete_=True, type='SoftmaxFocalLoss', alpha=0.25, gamma=2.0, loss_weight=0.4)))

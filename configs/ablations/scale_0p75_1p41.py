@@ -5,6 +5,7 @@
 # MultiScaleSquareCrop(keep_scale=True) would reach the requested range; the transform records both scales.
 _base_ = ['../deeplab_r50_multiscale.py']
 # the headline pipeline with the crop's scale_range changed
-train_pipeline = [dict(t, scale_range=(0.75, 1.5)) if t.type == 'MultiScaleSquareCrop' else t
-                  for t in _base_.train_pipeline]
+train_pipeline = [
+    dict(t, scale_range=(0.75, 1.5)) if t.type == 'MultiScaleSquareCrop' else t for t in _base_.train_pipeline
+]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -14,13 +14,14 @@ model = dict(
     pretrained=None,
     data_preprocessor=dict(size=crop_size),
     backbone=dict(depth=18, stem_channels=16, base_channels=16, norm_cfg=norm_cfg),
-    decode_head=dict(in_channels=128, c1_in_channels=16, channels=64, c1_channels=12,
-                     dilations=(1, 6, 12, 18), norm_cfg=norm_cfg),
+    decode_head=dict(
+        in_channels=128, c1_in_channels=16, channels=64, c1_channels=12, dilations=(1, 6, 12, 18), norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=64, channels=32, norm_cfg=norm_cfg))
 
 # the headline pipeline with the crop's output size changed
-train_pipeline = [dict(t, output_size=crop_size) if t.type == 'MultiScaleSquareCrop' else t
-                  for t in _base_.train_pipeline]
+train_pipeline = [
+    dict(t, output_size=crop_size) if t.type == 'MultiScaleSquareCrop' else t for t in _base_.train_pipeline
+]
 test_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),
     test_resize,
@@ -29,18 +30,20 @@ test_pipeline = [
 ]
 tta_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),
-    dict(type='TestTimeAug', transforms=[
-        [test_resize],
-        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in _base_.img_ratios],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        [dict(type='LoadStreetHazardsAnnotations')],
-        [dict(type='PackAnomalySegInputs')],
-    ]),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [test_resize],
+            [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in _base_.img_ratios],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadStreetHazardsAnnotations')],
+            [dict(type='PackAnomalySegInputs')],
+        ]),
 ]
-train_dataloader = dict(
-    batch_size=4, num_workers=2,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+train_dataloader = dict(batch_size=4, num_workers=2, dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 

@@ -16,8 +16,8 @@ train_pipeline = [
     _base_.test_resize,
     dict(type='RandomFlip', prob=0.5),
     # no hue jitter: mmseg's PhotoMetricDistortion crashes on hue_delta=0 (randint(-0, 0))
-    dict(type='PhotoMetricDistortionNoHue', brightness_delta=32, contrast_range=(0.7, 1.3),
-         saturation_range=(0.7, 1.3)),
+    dict(
+        type='PhotoMetricDistortionNoHue', brightness_delta=32, contrast_range=(0.7, 1.3), saturation_range=(0.7, 1.3)),
     dict(type='PackAnomalySegInputs'),
 ]
 train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline))
@@ -25,14 +25,18 @@ train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline))
 img_ratios = [0.5, 0.75, 1.0]
 tta_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),
-    dict(type='TestTimeAug', transforms=[
-        [_base_.test_resize],
-        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        [dict(type='LoadStreetHazardsAnnotations')],
-        [dict(type='PackAnomalySegInputs')],
-    ]),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [_base_.test_resize],
+            [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadStreetHazardsAnnotations')],
+            [dict(type='PackAnomalySegInputs')],
+        ]),
 ]
 # ImageNet init (not downloadable here): convert timm's hiera_base_224 weights for this input size once
 # (anomseg_plugins.utils.hiera_weights.convert_hiera_checkpoint: position embedding resampled to the 184x320

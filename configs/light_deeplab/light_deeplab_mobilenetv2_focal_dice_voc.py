@@ -1,6 +1,7 @@
 # Lightweight DeepLab on VOC with the study's focal + Dice loss, through mmseg's list-of-losses mechanism.
 _base_ = ['./light_deeplab_mobilenetv2_voc.py']
-model = dict(decode_head=dict(loss_decode=[
-    dict(type='SoftmaxFocalLoss', alpha=0.25, gamma=2.0, loss_weight=1.0),
-    dict(type='DiceLoss', use_sigmoid=False, loss_weight=1.0),
-]))
+model = dict(
+    decode_head=dict(loss_decode=[
+        dict(type='SoftmaxFocalLoss', alpha=0.25, gamma=2.0, loss_weight=1.0),
+        dict(type='DiceLoss', use_sigmoid=False, loss_weight=1.0),
+    ]))

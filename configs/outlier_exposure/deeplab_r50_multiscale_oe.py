@@ -3,8 +3,8 @@
 # Point load_from at your closed-set checkpoint: --cfg-options load_from=work_dirs/deeplab_r50_multiscale/best_....pth
 _base_ = ['../deeplab_r50_multiscale.py', '../_base_/outlier_exposure/paste_energy_entropy.py']
 load_from = 'work_dirs/deeplab_r50_multiscale/closed_set.pth'
-model = dict(decode_head=dict(loss_decode=_base_.oe_decode_losses),
-             auxiliary_head=dict(loss_decode=_base_.oe_aux_losses))
+model = dict(
+    decode_head=dict(loss_decode=_base_.oe_decode_losses), auxiliary_head=dict(loss_decode=_base_.oe_aux_losses))
 # PasteOutliers right after MultiScaleSquareCrop (index 2), before flip and the photometric transforms
 train_pipeline = _base_.train_pipeline[:3] + [_base_.oe_paste_outliers] + _base_.train_pipeline[3:]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -3,8 +3,8 @@
 # Point load_from at your closed-set checkpoint: --cfg-options load_from=work_dirs/pspnet_r18_street_hazards/....pth
 _base_ = ['../pspnet/pspnet_r18_street_hazards.py', '../_base_/outlier_exposure/paste_energy_entropy.py']
 load_from = 'work_dirs/pspnet_r18_street_hazards/closed_set.pth'
-model = dict(decode_head=dict(loss_decode=_base_.oe_decode_losses),
-             auxiliary_head=dict(loss_decode=_base_.oe_aux_losses))
+model = dict(
+    decode_head=dict(loss_decode=_base_.oe_decode_losses), auxiliary_head=dict(loss_decode=_base_.oe_aux_losses))
 # PasteOutliers right after MultiScaleSquareCrop (index 2), before flip and the photometric transforms
 train_pipeline = _base_.train_pipeline[:3] + [_base_.oe_paste_outliers] + _base_.train_pipeline[3:]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

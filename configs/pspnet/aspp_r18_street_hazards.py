@@ -7,6 +7,4 @@ _base_ = [
 ]
 crop_size = (512, 512)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    decode_head=dict(num_classes=13),
-    auxiliary_head=dict(num_classes=13))
+    data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=13), auxiliary_head=dict(num_classes=13))

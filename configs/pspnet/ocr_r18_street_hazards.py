@@ -11,10 +11,27 @@ norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     decode_head=[
-        dict(type='FCNHead', in_channels=256, in_index=2, channels=64, num_convs=1, concat_input=False,
-             dropout_ratio=0.1, num_classes=13, norm_cfg=norm_cfg, align_corners=False,
-             loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
-        dict(type='OCRHead', in_channels=512, in_index=3, channels=128, ocr_channels=64, dropout_ratio=0.1,
-             num_classes=13, norm_cfg=norm_cfg, align_corners=False,
-             loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+        dict(
+            type='FCNHead',
+            in_channels=256,
+            in_index=2,
+            channels=64,
+            num_convs=1,
+            concat_input=False,
+            dropout_ratio=0.1,
+            num_classes=13,
+            norm_cfg=norm_cfg,
+            align_corners=False,
+            loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
+        dict(
+            type='OCRHead',
+            in_channels=512,
+            in_index=3,
+            channels=128,
+            ocr_channels=64,
+            dropout_ratio=0.1,
+            num_classes=13,
+            norm_cfg=norm_cfg,
+            align_corners=False,
+            loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
     ])

@@ -3,9 +3,9 @@ import torch
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
 
 import anomseg_plugins  # noqa: F401
-from mmseg.registry import MODELS
 
 
 def test_headline_recipe_values(repo_root):

@@ -31,8 +31,9 @@ from mmseg.registry import TRANSFORMS
 from anomseg_plugins.tooling.street_scenes import DEFAULT_SIZE
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
-                 if f'{osp.sep}_base_{osp.sep}' not in p)
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    if f'{osp.sep}_base_{osp.sep}' not in p)
 
 #: (w, h) of the frames each data root holds.
 FRAME_SIZE = {
@@ -43,9 +44,11 @@ FRAME_SIZE = {
 }
 
 #: Transforms that change neither the magnification nor the image size.
-NEUTRAL = {'LoadImageFromFile', 'LoadImageFromFileWithRetry', 'LoadAnnotations', 'LoadStreetHazardsAnnotations',
-           'PackSegInputs', 'PackAnomalySegInputs', 'RandomFlip', 'PhotoMetricDistortion', 'RandomGaussianBlur',
-           'PasteOutliers', 'PhotoMetricDistortionNoHue'}
+NEUTRAL = {
+    'LoadImageFromFile', 'LoadImageFromFileWithRetry', 'LoadAnnotations', 'LoadStreetHazardsAnnotations',
+    'PackSegInputs', 'PackAnomalySegInputs', 'RandomFlip', 'PhotoMetricDistortion', 'RandomGaussianBlur',
+    'PasteOutliers', 'PhotoMetricDistortionNoHue'
+}
 
 RTOL = 0.01
 
@@ -153,9 +156,10 @@ def scale_problems(cfg: Config) -> List[str]:
             problems.append(f'{split}: {e}')
     differ = {k: m for k, m in tests.items() if not _close(m, train)}
     if differ and not note:
-        problems += [f'{split} magnification {_fmt(m)} != train {_fmt(train)} on a {frame[0]}x{frame[1]} frame '
-                     '(test at the scale the model trains at, or set test_scale_note = "why")'
-                     for split, m in differ.items()]
+        problems += [
+            f'{split} magnification {_fmt(m)} != train {_fmt(train)} on a {frame[0]}x{frame[1]} frame '
+            '(test at the scale the model trains at, or set test_scale_note = "why")' for split, m in differ.items()
+        ]
     if note and not differ:
         problems.append(f'test_scale_note is set ({note!r}) but train and test agree at {_fmt(train)}: remove it')
 
@@ -220,11 +224,13 @@ def test_magnification_values():
     assert magnification(crop, SH)[0] == pytest.approx((512 / 720, 512 / 720))
     crop[0]['keep_scale'] = True
     assert magnification(crop, SH)[0] == pytest.approx((0.5, 0.5))
-    rr = [dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0), keep_ratio=True),
-          dict(type='RandomCrop', crop_size=(512, 1024))]
+    rr = [
+        dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0), keep_ratio=True),
+        dict(type='RandomCrop', crop_size=(512, 1024))
+    ]
     assert magnification(rr, (2048, 1024))[0] == pytest.approx((1.0, 1.0))
-    assert magnification([dict(type='Resize', scale_factor=1.5, keep_ratio=True)], SH) == (pytest.approx((1.5, 1.5)),
-                                                                                            1.5)
+    assert magnification([dict(type='Resize', scale_factor=1.5, keep_ratio=True)], SH) == (pytest.approx(
+        (1.5, 1.5)), 1.5)
 
 
 def test_no_nominal_scale_or_unknown_geometry_is_an_error():
@@ -267,8 +273,8 @@ def test_train_test_mismatch_fails_without_a_note(tmp_path):
 def test_a_note_accepts_the_mismatch_and_a_stale_note_fails(tmp_path):
     assert scale_problems(_config(tmp_path, OLD_BASIC + "test_scale_note = 'studied on purpose'\n")) == []
     stale = f"_base_ = ['{REPO}/configs/deeplab_r50_multiscale.py']\ntest_scale_note = 'left over'\n"
-    assert scale_problems(_config(tmp_path, stale)) == [
-        "test_scale_note is set ('left over') but train and test agree at (x1, y1): remove it"]
+    assert scale_problems(_config(
+        tmp_path, stale)) == ["test_scale_note is set ('left over') but train and test agree at (x1, y1): remove it"]
     empty = OLD_BASIC + "test_scale_note = ''\n"
     assert any('val_dataloader magnification' in p for p in scale_problems(_config(tmp_path, empty)))
 
@@ -294,7 +300,8 @@ def test_tta_views_must_be_ratios_of_the_test_scale(tmp_path):
             "        [dict(type='LoadStreetHazardsAnnotations')], [dict(type='PackAnomalySegInputs')]])]\n")
     assert scale_problems(_config(tmp_path, text)) == [
         "tta_model must be dict(type='LogitSegTTAModel') (logits averaged), got type 'SegTTAModel'",
-        'tta_pipeline has no view at ratio 1.0 (the test scale)']
+        'tta_pipeline has no view at ratio 1.0 (the test scale)'
+    ]
 
 
 def test_basic_recipe_trains_validates_and_tests_on_the_same_512x512_frame(repo_root):
@@ -307,8 +314,10 @@ def test_basic_recipe_trains_validates_and_tests_on_the_same_512x512_frame(repo_
     assert dict(train[2]) == resize
     for loader in (cfg.val_dataloader, cfg.test_dataloader):
         assert [dict(t) for t in loader.dataset.pipeline] == [
-            dict(type='LoadImageFromFileWithRetry'), resize, dict(type='LoadStreetHazardsAnnotations'),
-            dict(type='PackAnomalySegInputs')]
+            dict(type='LoadImageFromFileWithRetry'), resize,
+            dict(type='LoadStreetHazardsAnnotations'),
+            dict(type='PackAnomalySegInputs')
+        ]
     [tta] = [t for t in cfg.tta_pipeline if t['type'] == 'TestTimeAug']
     assert [dict(t) for t in tta.transforms[0]] == [resize]
 

@@ -12,8 +12,11 @@ from anomseg_plugins.datasets import SPLIT_PREFIXES, StreetHazardsDataset
 from anomseg_plugins.datasets.transforms import (LoadStreetHazardsAnnotations, PackAnomalySegInputs,
                                                  map_street_hazards_labels)
 
-PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadStreetHazardsAnnotations'),
-            dict(type='PackAnomalySegInputs')]
+PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadStreetHazardsAnnotations'),
+    dict(type='PackAnomalySegInputs')
+]
 
 
 def test_label_mapping_every_class():
@@ -50,8 +53,11 @@ def test_load_transform_reads_png(tmp_path):
 
 
 def test_pack_carries_anomaly_mask():
-    results = dict(img=np.zeros((2, 3, 3), np.uint8), gt_seg_map=np.array([[0, 255, 3], [1, 2, 3]], np.uint8),
-                   gt_anomaly_map=np.array([[0, 1, 0], [0, 0, 0]], np.uint8), seg_fields=[])
+    results = dict(
+        img=np.zeros((2, 3, 3), np.uint8),
+        gt_seg_map=np.array([[0, 255, 3], [1, 2, 3]], np.uint8),
+        gt_anomaly_map=np.array([[0, 1, 0], [0, 0, 0]], np.uint8),
+        seg_fields=[])
     sample = PackAnomalySegInputs()(results)['data_samples']
     assert sample.gt_anomaly_map.data.shape == (1, 2, 3)
     assert sample.gt_anomaly_map.data.sum().item() == 1
@@ -106,7 +112,6 @@ def test_image_without_annotation_is_named(tiny_street_hazards, tmp_path):
 def test_load_transform_rejects_annotation_of_other_size(tmp_path):
     path = str(tmp_path / 'small.png')
     cv2.imwrite(path, np.ones((4, 5), np.uint8))
-    results = dict(seg_map_path=path, seg_fields=[], reduce_zero_label=False, ori_shape=(8, 10),
-                   img_path='img.png')
+    results = dict(seg_map_path=path, seg_fields=[], reduce_zero_label=False, ori_shape=(8, 10), img_path='img.png')
     with pytest.raises(ValueError, match=r'small\.png is 5x4 but its image img\.png is 10x8'):
         LoadStreetHazardsAnnotations()(results)

@@ -47,8 +47,8 @@ class ToyAnomalyLoopDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, idx):
         img, gt, path = self.items[idx]
-        sample = SegDataSample(metainfo=dict(img_path=path, img_shape=tuple(img.shape[1:]),
-                                             ori_shape=tuple(img.shape[1:])))
+        sample = SegDataSample(
+            metainfo=dict(img_path=path, img_shape=tuple(img.shape[1:]), ori_shape=tuple(img.shape[1:])))
         sample.gt_sem_seg = PixelData(data=gt.clone())
         return dict(inputs=img.clone(), data_samples=sample)
 
@@ -84,19 +84,31 @@ class ToyPipelineDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, idx):
         img, gt = self.items[idx]
-        return self.pipeline(dict(img=img.copy(), toy_gt=gt, img_path=f'img{idx}.png', img_shape=img.shape[:2],
-                                  ori_shape=img.shape[:2], reduce_zero_label=False))
+        return self.pipeline(
+            dict(
+                img=img.copy(),
+                toy_gt=gt,
+                img_path=f'img{idx}.png',
+                img_shape=img.shape[:2],
+                ori_shape=img.shape[:2],
+                reduce_zero_label=False))
 
 
 def plain_pipeline(scale=(40, 24)):
     """The test pipeline of the toy data: resize, then load the labels (at the original size), pack."""
-    return [dict(type='Resize', scale=scale, keep_ratio=False), dict(type='ToyLoadAnnotations'),
-            dict(type='PackSegInputs')]
+    return [
+        dict(type='Resize', scale=scale, keep_ratio=False),
+        dict(type='ToyLoadAnnotations'),
+        dict(type='PackSegInputs')
+    ]
 
 
 def pipeline_loader(pipeline, seed, num=4, batch_size=2):
-    return dict(batch_size=batch_size, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
-                dataset=dict(type='ToyPipelineDataset', pipeline=pipeline, num=num, seed=seed))
+    return dict(
+        batch_size=batch_size,
+        num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=dict(type='ToyPipelineDataset', pipeline=pipeline, num=num, seed=seed))
 
 
 @METRICS.register_module(force=True)
@@ -134,44 +146,81 @@ class RecordOutputKeysHook(Hook):
 def model_cfg(mode='whole', size_divisor=None, stride=(12, 12)):
     """A tiny dilated ResNet-18 + FCN head (as a ConfigDict, like a config file gives it)."""
     norm_cfg = dict(type='BN', requires_grad=True)
-    preprocessor = dict(type='SegDataPreProcessor', mean=[123.7, 116.3, 103.5], std=[58.4, 57.1, 57.4],
-                        bgr_to_rgb=False, pad_val=0, seg_pad_val=255)
+    preprocessor = dict(
+        type='SegDataPreProcessor',
+        mean=[123.7, 116.3, 103.5],
+        std=[58.4, 57.1, 57.4],
+        bgr_to_rgb=False,
+        pad_val=0,
+        seg_pad_val=255)
     if size_divisor:
         preprocessor['test_cfg'] = dict(size_divisor=size_divisor)
     return ConfigDict(
         type='EncoderDecoder',
         data_preprocessor=preprocessor,
-        backbone=dict(type='ResNetV1c', depth=18, stem_channels=8, base_channels=8, out_indices=(0, 1, 2, 3),
-                      dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1), norm_cfg=norm_cfg, contract_dilation=True),
-        decode_head=dict(type='FCNHead', in_channels=64, in_index=3, channels=16, num_convs=1, concat_input=False,
-                         num_classes=NUM_CLASSES, norm_cfg=norm_cfg, align_corners=False,
-                         loss_decode=dict(type='CrossEntropyLoss')),
+        backbone=dict(
+            type='ResNetV1c',
+            depth=18,
+            stem_channels=8,
+            base_channels=8,
+            out_indices=(0, 1, 2, 3),
+            dilations=(1, 1, 2, 4),
+            strides=(1, 2, 1, 1),
+            norm_cfg=norm_cfg,
+            contract_dilation=True),
+        decode_head=dict(
+            type='FCNHead',
+            in_channels=64,
+            in_index=3,
+            channels=16,
+            num_convs=1,
+            concat_input=False,
+            num_classes=NUM_CLASSES,
+            norm_cfg=norm_cfg,
+            align_corners=False,
+            loss_decode=dict(type='CrossEntropyLoss')),
         train_cfg=dict(),
         test_cfg=dict(mode=mode, crop_size=(16, 16), stride=stride))
 
 
-SCORERS = [dict(type='MaxLogit'), dict(type='SML'), dict(type='Mahalanobis', feature_stage=2),
-           dict(type='HEAT', feature_stage=1)]
+SCORERS = [
+    dict(type='MaxLogit'),
+    dict(type='SML'),
+    dict(type='Mahalanobis', feature_stage=2),
+    dict(type='HEAT', feature_stage=1)
+]
 
 
 def loader(seed, size=(24, 40), num=4, batch_size=2):
-    return dict(batch_size=batch_size, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
-                dataset=dict(type='ToyAnomalyLoopDataset', num=num, size=size, seed=seed))
+    return dict(
+        batch_size=batch_size,
+        num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=dict(type='ToyAnomalyLoopDataset', num=num, size=size, seed=seed))
 
 
-def make_runner(work_dir, seed=0, scorers=SCORERS, with_val=True, test_cfg=None, val_loader=None, test_loader=None,
-                tta=False, **model_kwargs):
+def make_runner(work_dir,
+                seed=0,
+                scorers=SCORERS,
+                with_val=True,
+                test_cfg=None,
+                val_loader=None,
+                test_loader=None,
+                tta=False,
+                **model_kwargs):
     """A runner testing in ``work_dir``; ``test_cfg`` defaults to AnomalyTestLoop with ``work_dir/../stats.pth``;
     ``tta`` wraps the model in ``LogitSegTTAModel``."""
-    val = dict(val_dataloader=val_loader or loader(seed=1), val_cfg=dict(type='ValLoop'),
-               val_evaluator=dict(type='IoUMetric')) if with_val else {}
+    val = dict(
+        val_dataloader=val_loader or loader(seed=1), val_cfg=dict(type='ValLoop'), val_evaluator=dict(
+            type='IoUMetric')) if with_val else {}
     model = model_cfg(**model_kwargs)
     return Runner(
         model=ConfigDict(type='LogitSegTTAModel', module=model) if tta else model,
         work_dir=str(work_dir),
         test_dataloader=test_loader or loader(seed=2),
         test_cfg=test_cfg or dict(type='AnomalyTestLoop', stats_file=osp.join(osp.dirname(str(work_dir)), 'stats.pth')),
-        test_evaluator=[dict(type='IoUMetric', iou_metrics=['mIoU']), dict(type='ToyScorerMetric', scorers=scorers)],
+        test_evaluator=[dict(type='IoUMetric', iou_metrics=['mIoU']),
+                        dict(type='ToyScorerMetric', scorers=scorers)],
         custom_hooks=[dict(type='RecordOutputKeysHook')],
         default_scope='mmseg',
         randomness=dict(seed=seed),
@@ -252,8 +301,11 @@ def test_loop_reuses_matching_stats_and_refits_for_other_weights(tmp_path, monke
     assert 'does not match this run: the model weights changed' in text and 'pass 1' in text
 
     # another scorer set in the same work dir: matching entries are reused, new ones fitted and added
-    changed = make_runner(tmp_path / 'changed', seed=1, scorers=[dict(type='SML', min_pixels=5, name='SML5'),
-                                                                 dict(type='Mahalanobis', feature_stage=2)])
+    changed = make_runner(
+        tmp_path / 'changed',
+        seed=1,
+        scorers=[dict(type='SML', min_pixels=5, name='SML5'),
+                 dict(type='Mahalanobis', feature_stage=2)])
     changed.test()
     text = log_text(changed)
     assert 'loaded the fitted statistics of Mahalanobis' in text
@@ -264,8 +316,11 @@ def test_loop_reuses_matching_stats_and_refits_for_other_weights(tmp_path, monke
 
 def test_loop_uses_explicit_fit_dataloader_and_two_passes_for_zscore_fusion(tmp_path):
     fusion = dict(type='ScoreFusion', mode='zscore', scorers=[dict(type='MaxLogit'), dict(type='SML')], name='fz')
-    runner = make_runner(tmp_path / 'run', scorers=[fusion], with_val=False,
-                         test_cfg=dict(type='AnomalyTestLoop', fit_dataloader=loader(seed=3, num=2)))
+    runner = make_runner(
+        tmp_path / 'run',
+        scorers=[fusion],
+        with_val=False,
+        test_cfg=dict(type='AnomalyTestLoop', fit_dataloader=loader(seed=3, num=2)))
     metrics = runner.test()
     assert 'fz' in metrics and np.isfinite(metrics['fz'])
     text = log_text(runner)
@@ -290,9 +345,13 @@ def test_loop_errors(tmp_path):
 
 
 def test_loop_without_scorers_is_a_plain_test_loop(tmp_path):
-    runner = Runner(model=model_cfg(), work_dir=str(tmp_path), test_dataloader=loader(seed=2),
-                    test_cfg=dict(type='AnomalyTestLoop'), test_evaluator=dict(type='IoUMetric'),
-                    default_scope='mmseg')
+    runner = Runner(
+        model=model_cfg(),
+        work_dir=str(tmp_path),
+        test_dataloader=loader(seed=2),
+        test_cfg=dict(type='AnomalyTestLoop'),
+        test_evaluator=dict(type='IoUMetric'),
+        default_scope='mmseg')
     assert set(runner.test()) == {'aAcc', 'mIoU', 'mAcc'}
     assert runner.test_loop.scorers == []
 
@@ -302,8 +361,12 @@ def test_stats_are_refitted_when_the_fit_pipeline_test_cfg_or_preprocessor_chang
     sml = [dict(type='SML')]
 
     def run(name, scale=(40, 24), **model_kwargs):
-        runner = make_runner(tmp_path / name, scorers=sml, val_loader=pipeline_loader(plain_pipeline(scale), seed=1),
-                             test_loader=pipeline_loader(plain_pipeline(), seed=2), **model_kwargs)
+        runner = make_runner(
+            tmp_path / name,
+            scorers=sml,
+            val_loader=pipeline_loader(plain_pipeline(scale), seed=1),
+            test_loader=pipeline_loader(plain_pipeline(), seed=2),
+            **model_kwargs)
         runner.test()
         return runner, log_text(runner), toy_metric(runner).scorers[0]
 
@@ -368,8 +431,10 @@ def test_stats_key_names_old_format_and_model_settings(tmp_path):
 
 
 def test_fitting_draws_one_progress_bar_instead_of_a_line_per_batch(tmp_path, capsys):
-    runner = make_runner(tmp_path / 'run', scorers=[dict(type='SML')],
-                         val_loader=pipeline_loader(plain_pipeline(), seed=1, num=5, batch_size=1))
+    runner = make_runner(
+        tmp_path / 'run',
+        scorers=[dict(type='SML')],
+        val_loader=pipeline_loader(plain_pipeline(), seed=1, num=5, batch_size=1))
     runner.test()
     text = log_text(runner)
     fit_lines = [line for line in text.splitlines() if 'AnomalyTestLoop: fitting' in line]
@@ -383,16 +448,23 @@ def test_fitting_draws_one_progress_bar_instead_of_a_line_per_batch(tmp_path, ca
 
 def tta_pipeline(ratios=(1.0, 0.5)):
     """mmseg's TTA pipeline for the toy data: ratios x (no flip, flip), labels loaded after the augmentations."""
-    return [dict(type='TestTimeAug',
-                 transforms=[[dict(type='Resize', scale_factor=r, keep_ratio=True) for r in ratios],
-                             [dict(type='RandomFlip', prob=0., direction='horizontal'),
-                              dict(type='RandomFlip', prob=1., direction='horizontal')],
-                             [dict(type='ToyLoadAnnotations')], [dict(type='PackSegInputs')]])]
+    return [
+        dict(
+            type='TestTimeAug',
+            transforms=[[dict(type='Resize', scale_factor=r, keep_ratio=True) for r in ratios],
+                        [
+                            dict(type='RandomFlip', prob=0., direction='horizontal'),
+                            dict(type='RandomFlip', prob=1., direction='horizontal')
+                        ], [dict(type='ToyLoadAnnotations')], [dict(type='PackSegInputs')]])
+    ]
 
 
 def test_tta_feeds_scorers_the_mean_logits_and_the_merged_features_of_the_views(tmp_path):
-    runner = make_runner(tmp_path / 'tta', tta=True, val_loader=pipeline_loader(tta_pipeline(), seed=1),
-                         test_loader=pipeline_loader(tta_pipeline(), seed=2))
+    runner = make_runner(
+        tmp_path / 'tta',
+        tta=True,
+        val_loader=pipeline_loader(tta_pipeline(), seed=1),
+        test_loader=pipeline_loader(tta_pipeline(), seed=2))
     metrics = runner.test()
     loop, segmentor = runner.test_loop, runner.model.module
     assert type(loop.tta_model).__name__ == 'LogitSegTTAModel' and loop.segmentor is segmentor
@@ -416,8 +488,8 @@ def test_tta_feeds_scorers_the_mean_logits_and_the_merged_features_of_the_views(
         for s, maps in feats.items():
             size = maps[0].shape[-2:]
             assert all(m.shape[-2] <= size[0] and m.shape[-1] <= size[1] for m in maps)
-            expected = torch.stack([F.interpolate(m[None], size=size, mode='bilinear', align_corners=False)[0]
-                                    for m in maps]).mean(0)
+            expected = torch.stack(
+                [F.interpolate(m[None], size=size, mode='bilinear', align_corners=False)[0] for m in maps]).mean(0)
             torch.testing.assert_close(seen[idx][s], expected)
         assert seen[idx][0] is None and seen[idx][3] is None
     assert metrics['MaxLogit'] == pytest.approx(np.mean(max_logit), rel=1e-5)
@@ -426,8 +498,10 @@ def test_tta_feeds_scorers_the_mean_logits_and_the_merged_features_of_the_views(
     # fitted through the same TTA model on the augmented fit data, and keyed on it
     meta = torch.load(tmp_path / 'stats.pth', weights_only=True)['meta']
     assert meta['tta'] == 'LogitSegTTAModel' and 'TestTimeAug' in meta['fit_pipeline']
-    plain = make_runner(tmp_path / 'plain', val_loader=pipeline_loader(plain_pipeline(), seed=1),
-                        test_loader=pipeline_loader(plain_pipeline(), seed=2))
+    plain = make_runner(
+        tmp_path / 'plain',
+        val_loader=pipeline_loader(plain_pipeline(), seed=1),
+        test_loader=pipeline_loader(plain_pipeline(), seed=2))
     plain.test()
     text = log_text(plain)
     assert "the test-time augmentation wrapper changed ('LogitSegTTAModel' -> None)" in text
@@ -435,8 +509,13 @@ def test_tta_feeds_scorers_the_mean_logits_and_the_merged_features_of_the_views(
 
 
 def test_tta_refuses_un_augmented_fit_batches(tmp_path):
-    runner = make_runner(tmp_path / 'tta', tta=True, val_loader=pipeline_loader(plain_pipeline(), seed=1),
-                         test_loader=pipeline_loader(tta_pipeline(), seed=2))
-    with pytest.raises(RuntimeError, match=r'wrapped in LogitSegTTAModel .*val_dataloader gives un-augmented '
-                                           r'batches; set its dataset.pipeline to the tta_pipeline'):
+    runner = make_runner(
+        tmp_path / 'tta',
+        tta=True,
+        val_loader=pipeline_loader(plain_pipeline(), seed=1),
+        test_loader=pipeline_loader(tta_pipeline(), seed=2))
+    with pytest.raises(
+            RuntimeError,
+            match=r'wrapped in LogitSegTTAModel .*val_dataloader gives un-augmented '
+            r'batches; set its dataset.pipeline to the tta_pipeline'):
         runner.test()

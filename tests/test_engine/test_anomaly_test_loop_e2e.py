@@ -15,11 +15,10 @@ SCORERS = ['MSP', 'MaxLogit', 'Energy', 'Entropy', 'SML', 'HEAT', 'Mahalanobis']
 def compose(tmp_path, repo_root, data_root, scorer_set, work_dir):
     """A user's test config: the demo model x a scorer set, pointed at ``data_root``."""
     path = tmp_path / f'demo_{scorer_set}_{uuid.uuid4().hex[:6]}.py'
-    path.write_text(
-        f"_base_ = [{osp.join(repo_root, 'configs', 'demo', 'deeplab_r18_tiny_demo.py')!r}, "
-        f"{osp.join(repo_root, 'configs', '_base_', 'anomaly', scorer_set + '.py')!r}]\n"
-        'test_cfg = _base_.anomaly_test_cfg\n'
-        'test_evaluator = _base_.anomaly_test_evaluator\n')
+    path.write_text(f"_base_ = [{osp.join(repo_root, 'configs', 'demo', 'deeplab_r18_tiny_demo.py')!r}, "
+                    f"{osp.join(repo_root, 'configs', '_base_', 'anomaly', scorer_set + '.py')!r}]\n"
+                    'test_cfg = _base_.anomaly_test_cfg\n'
+                    'test_evaluator = _base_.anomaly_test_evaluator\n')
     cfg = Config.fromfile(str(path))
     for split in ('val_dataloader', 'test_dataloader'):
         cfg[split].dataset.data_root = data_root

@@ -37,8 +37,13 @@ CASES = ('random', 'tied', 'heavy_tailed', 'energy', 'negative', 'probability', 
 
 @pytest.fixture(scope='session')
 def ref():
-    return SimpleNamespace(reference=reference, fpr_first=fpr_first, fpr_nearest=fpr_nearest, best_f1=best_f1,
-                           make_case=make_case, CASES=CASES)
+    return SimpleNamespace(
+        reference=reference,
+        fpr_first=fpr_first,
+        fpr_nearest=fpr_nearest,
+        best_f1=best_f1,
+        make_case=make_case,
+        CASES=CASES)
 
 
 @pytest.fixture(params=CASES)

@@ -46,8 +46,11 @@ def pip(args: list) -> int:
         out = option(args, '-w')
         os.makedirs(out, exist_ok=True)
         open(os.path.join(out, 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl'), 'w').close()
-        log(action='wheel', dest=os.path.abspath(out), cxx20='-std=c++20' in setup,
-            env={k: os.environ.get(k) for k in ('MMCV_WITH_OPS', 'FORCE_CUDA')})
+        log(action='wheel',
+            dest=os.path.abspath(out),
+            cxx20='-std=c++20' in setup,
+            env={k: os.environ.get(k)
+                 for k in ('MMCV_WITH_OPS', 'FORCE_CUDA')})
     else:
         log(action='pip')
     return 0

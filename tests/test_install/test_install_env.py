@@ -19,15 +19,21 @@ SCRIPT = ROOT / 'tools' / 'install' / 'install_env.sh'
 FAKE = Path(__file__).resolve().parent / 'fake_python.py'
 KEY = 'mmcv-2.1.0-torch2.14.1-cp311-cpu'
 
-pytestmark = pytest.mark.skipif(shutil.which('bash') is None or shutil.which('tar') is None,
-                                reason='needs bash and tar')
+pytestmark = pytest.mark.skipif(
+    shutil.which('bash') is None or shutil.which('tar') is None, reason='needs bash and tar')
 
 
 def run_install(cwd: Path) -> tuple:
     """Run the install script from ``cwd`` with relative VENV and cache, as ``make install`` passes them."""
     log = cwd / 'calls.jsonl'
-    env = dict(os.environ, VENV='.venv', ANOMSEG_CACHE='wheels', PYTHON=str(FAKE), MMCV_CUDA='0',
-               MAX_JOBS='1', FAKE_PYTHON_LOG=str(log))
+    env = dict(
+        os.environ,
+        VENV='.venv',
+        ANOMSEG_CACHE='wheels',
+        PYTHON=str(FAKE),
+        MMCV_CUDA='0',
+        MAX_JOBS='1',
+        FAKE_PYTHON_LOG=str(log))
     proc = subprocess.run(['bash', str(SCRIPT)], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     log.unlink(missing_ok=True)

@@ -56,8 +56,9 @@ def test_configured_decoder_and_colour_flag_reach_the_decoder(png, monkeypatch):
 
     monkeypatch.setattr(mod.mmcv, 'imfrombytes', spy)
     path, img = png
-    out = LoadImageFromFileWithRetry(imdecode_backend='pillow', color_type='grayscale', max_retries=0)(
-        dict(img_path=path))
+    out = LoadImageFromFileWithRetry(
+        imdecode_backend='pillow', color_type='grayscale', max_retries=0)(
+            dict(img_path=path))
     assert seen == [('grayscale', 'pillow')]
     assert out['img'].shape == (6, 9)  # one channel
 
@@ -75,8 +76,9 @@ def test_errors_name_the_transform_and_retries_wait_the_configured_delays(tmp_pa
     monkeypatch.setattr(mod.time, 'sleep', sleeps.append)
     bad = tmp_path / 'bad.png'
     bad.write_bytes(b'not an image')
-    with pytest.raises(mod.ImageReadError, match=r'^LoadImageFromFileWithRetry: cannot read image .*bad\.png.*'
-                                                 r'failed 3 attempt'):
+    with pytest.raises(
+            mod.ImageReadError, match=r'^LoadImageFromFileWithRetry: cannot read image .*bad\.png.*'
+            r'failed 3 attempt'):
         LoadImageFromFileWithRetry(max_retries=2, retry_delay=0.125)(dict(img_path=str(bad)))
     assert sleeps == [0.125, 0.25]
     with pytest.raises(mod.ImageReadError, match=r'^LoadImageFromFileWithRetry: image .*missing\.png does not exist'):

@@ -15,8 +15,7 @@ O, IGN = OUTLIER_INDEX, 255
 
 def _logits():
     # (N=1, C=2, H=1, W=4): four pixels with hand-checkable logits
-    return torch.tensor([[[[0.0, 2.0, math.log(3.0), 1.0]],
-                          [[0.0, 0.0, 0.0, -1.0]]]])
+    return torch.tensor([[[[0.0, 2.0, math.log(3.0), 1.0]], [[0.0, 0.0, 0.0, -1.0]]]])
 
 
 def test_energy_margin_loss_equals_formula_by_hand():
@@ -24,9 +23,9 @@ def test_energy_margin_loss_equals_formula_by_hand():
     # energies E = -logsumexp: px0 -log 2, px1 -log(e^2 + 1), px2 -log 4, px3 -log(e + 1/e)
     label = torch.tensor([[[0, 1, O, IGN]]])
     loss = MODELS.build(dict(type='EnergyMarginLoss', m_in=-3.0, m_out=-1.0, loss_weight=1.0))
-    e0, e1, e2 = -math.log(2), -math.log(math.e ** 2 + 1), -math.log(4)
-    inl = (max(0, e0 + 3) ** 2 + max(0, e1 + 3) ** 2) / 2       # inliers px0, px1 (px3 ignored)
-    out = max(0, -1 - e2) ** 2                                 # outlier px2
+    e0, e1, e2 = -math.log(2), -math.log(math.e**2 + 1), -math.log(4)
+    inl = (max(0, e0 + 3)**2 + max(0, e1 + 3)**2) / 2  # inliers px0, px1 (px3 ignored)
+    out = max(0, -1 - e2)**2  # outlier px2
     assert loss(logits, label, ignore_index=IGN).item() == pytest.approx(inl + out, rel=1e-6)
     assert e1 > -3  # the inlier hinge is active on px1, so this would catch a sign error
     weighted = MODELS.build(dict(type='EnergyMarginLoss', m_in=-3.0, m_out=-1.0, loss_weight=0.1))
@@ -38,7 +37,7 @@ def test_energy_margin_loss_temperature():
     label = torch.tensor([[[O, O, O, O]]])
     loss = MODELS.build(dict(type='EnergyMarginLoss', m_in=-10.0, m_out=5.0, temperature=2.0, loss_weight=1.0))
     energy = -2.0 * torch.logsumexp(logits / 2.0, dim=1)
-    assert loss(logits, label).item() == pytest.approx(((5.0 - energy) ** 2).mean().item(), rel=1e-6)
+    assert loss(logits, label).item() == pytest.approx(((5.0 - energy)**2).mean().item(), rel=1e-6)
 
 
 def test_energy_margin_loss_is_zero_within_margins_and_without_pixels():
@@ -115,11 +114,19 @@ def test_decode_head_loss_by_feat_with_outlier_labels():
     """Through mmseg's unmodified BaseDecodeHead.loss_by_feat: every loss gets the same seg_label with 254."""
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
-    head = MODELS.build(dict(
-        type='FCNHead', in_channels=4, channels=4, num_convs=1, num_classes=3, concat_input=False,
-        loss_decode=[dict(type='InlierLoss', loss=dict(type='CrossEntropyLoss')),
-                     dict(type='EnergyMarginLoss', m_in=-20.0, m_out=20.0, loss_weight=1.0),
-                     dict(type='OutlierEntropyLoss', loss_weight=1.0)]))
+    head = MODELS.build(
+        dict(
+            type='FCNHead',
+            in_channels=4,
+            channels=4,
+            num_convs=1,
+            num_classes=3,
+            concat_input=False,
+            loss_decode=[
+                dict(type='InlierLoss', loss=dict(type='CrossEntropyLoss')),
+                dict(type='EnergyMarginLoss', m_in=-20.0, m_out=20.0, loss_weight=1.0),
+                dict(type='OutlierEntropyLoss', loss_weight=1.0)
+            ]))
     label = torch.randint(0, 3, (1, 8, 8))
     label[0, :4, :4] = O
     sample = SegDataSample(gt_sem_seg=PixelData(data=label))
@@ -128,5 +135,5 @@ def test_decode_head_loss_by_feat_with_outlier_labels():
     assert {'loss_ce', 'loss_energy_margin', 'loss_outlier_entropy'} <= set(losses)
     energy = -torch.logsumexp(logits.detach(), 1)[0]
     # every outlier energy is below m_out = 20 and every inlier energy above m_in = -20: both hinges active
-    expected = ((20.0 - energy[:4, :4]) ** 2).mean() + (F.relu(energy + 20.0)[label[0] < 3] ** 2).mean()
+    expected = ((20.0 - energy[:4, :4])**2).mean() + (F.relu(energy + 20.0)[label[0] < 3]**2).mean()
     assert losses['loss_energy_margin'].item() == pytest.approx(expected.item(), rel=1e-5)

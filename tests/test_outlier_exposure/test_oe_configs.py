@@ -44,8 +44,9 @@ def test_oe_config_pastes_only_in_training_and_wraps_every_label_loss(path):
         # a bare closed-set loss would see the label 254 (CE crashes on it): every one is wrapped
         assert all(loss['type'] in ('InlierLoss', 'EnergyMarginLoss', 'OutlierEntropyLoss') for loss in losses), losses
         assert any(loss['type'] == 'InlierLoss' for loss in losses)
-        assert {loss.get('outlier_index', 254) for loss in losses} == {cfg.train_dataloader.dataset.pipeline[
-            train.index('PasteOutliers')]['outlier_index']}
+        assert {loss.get('outlier_index', 254)
+                for loss in losses
+                } == {cfg.train_dataloader.dataset.pipeline[train.index('PasteOutliers')]['outlier_index']}
     decode = _heads(cfg.model)[0]
     assert {'EnergyMarginLoss', 'OutlierEntropyLoss'} <= {loss['type'] for loss in _losses(decode)}
     assert cfg.load_from, 'outlier exposure fine-tunes a closed-set checkpoint (load_from)'
@@ -67,20 +68,26 @@ def test_oe_changes_nothing_but_the_losses_pipeline_and_schedule(repo_root):
 
 def _train(repo_root, config, data_root, work_dir):
     opts = [f'{s}_dataloader.dataset.data_root={data_root}' for s in ('train', 'val', 'test')]
-    opts += ['load_from=None', 'model.pretrained=None', 'train_dataloader.dataset.pipeline.2.output_size=(64,64)',
-             'model.data_preprocessor.size=(64,64)', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=100',
-             'default_hooks.logger.interval=1', 'default_hooks.checkpoint.interval=100',
-             'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
+    opts += [
+        'load_from=None', 'model.pretrained=None', 'train_dataloader.dataset.pipeline.2.output_size=(64,64)',
+        'model.data_preprocessor.size=(64,64)', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=100',
+        'default_hooks.logger.interval=1', 'default_hooks.checkpoint.interval=100', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False'
+    ]
     proc = subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *opts],
-                          cwd=repo_root, capture_output=True, text=True, timeout=900)
+                          cwd=repo_root,
+                          capture_output=True,
+                          text=True,
+                          timeout=900)
     assert proc.returncode == 0, f'{config} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
     [scalars] = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
     return [json.loads(line) for line in open(scalars)]
 
 
-@pytest.mark.parametrize('config', ['configs/outlier_exposure/deeplab_r18_tiny_demo_oe.py',
-                                    'configs/outlier_exposure/pspnet_r18_street_hazards_oe.py'])
+@pytest.mark.parametrize('config', [
+    'configs/outlier_exposure/deeplab_r18_tiny_demo_oe.py', 'configs/outlier_exposure/pspnet_r18_street_hazards_oe.py'
+])
 def test_oe_trains_two_model_families_with_the_oe_losses(repo_root, tiny_street_hazards, tmp_path, config):
     rows = [r for r in _train(repo_root, config, tiny_street_hazards, str(tmp_path)) if 'loss' in r]
     assert len(rows) == 2  # 8 train images, batch 4, 1 epoch

@@ -8,7 +8,7 @@ import pytest
 from mmseg.registry import TRANSFORMS
 
 from anomseg_plugins.datasets.transforms.paste_outliers import STREET_HAZARDS_ROAD as ROAD
-from anomseg_plugins.models.losses import OUTLIER_INDEX as O
+from anomseg_plugins.models.losses import OUTLIER_INDEX as O  # noqa: E741
 
 H, W = 96, 128
 
@@ -35,8 +35,8 @@ def _paste(seed=0, img=None, label=None, **kw):
 @pytest.mark.parametrize('source', ['procedural', 'cutpaste'])
 def test_hard_mask_marks_exactly_the_changed_pixels_and_nothing_outside(source):
     for seed in range(5):
-        _, img, label, res = _paste(seed, sources=source, num_outliers=(2, 3), soft_prob=0.0, min_contrast=0,
-                                    size_range=(0.2, 0.4))
+        _, img, label, res = _paste(
+            seed, sources=source, num_outliers=(2, 3), soft_prob=0.0, min_contrast=0, size_range=(0.2, 0.4))
         changed = (res['img'] != img).any(-1)
         marked = res['gt_seg_map'] == O
         assert res['pasted_outliers'] and all(r['source'] == source for r in res['pasted_outliers'])
@@ -69,16 +69,34 @@ def solid_cutout_folder(tmp_path):
 def test_soft_mask_blends_the_edge_and_labels_alpha_at_least_half(solid_cutout_folder):
     black = np.zeros((H, W, 3), np.uint8)
     label = np.full((H, W), ROAD, np.uint8)
-    _, _, _, res = _paste(0, img=black, label=label, sources='folder', folder=solid_cutout_folder,
-                          num_outliers=(1, 1), soft_prob=1.0, edge_sigma=(2.0, 2.0), size_range=(0.5, 0.5),
-                          min_depth=1.0, min_contrast=0)
+    _, _, _, res = _paste(
+        0,
+        img=black,
+        label=label,
+        sources='folder',
+        folder=solid_cutout_folder,
+        num_outliers=(1, 1),
+        soft_prob=1.0,
+        edge_sigma=(2.0, 2.0),
+        size_range=(0.5, 0.5),
+        min_depth=1.0,
+        min_contrast=0)
     v = res['img'][..., 0].astype(int)  # alpha * 200 on black
     blended = (v > 0) & (v < 200)
     assert blended.sum() > 20, 'a soft edge blends the object into the scene'
     # label 254 exactly where alpha >= 0.5, i.e. where the blend reaches half the object's value
     np.testing.assert_array_equal(res['gt_seg_map'] == O, v >= 100)
-    hard = _paste(0, img=black, label=label, sources='folder', folder=solid_cutout_folder, num_outliers=(1, 1),
-                  soft_prob=0.0, size_range=(0.5, 0.5), min_depth=1.0, min_contrast=0)[3]
+    hard = _paste(
+        0,
+        img=black,
+        label=label,
+        sources='folder',
+        folder=solid_cutout_folder,
+        num_outliers=(1, 1),
+        soft_prob=0.0,
+        size_range=(0.5, 0.5),
+        min_depth=1.0,
+        min_contrast=0)[3]
     assert set(np.unique(hard['img'])) == {0, 200}
     np.testing.assert_array_equal(hard['gt_seg_map'] == O, hard['img'][..., 0] == 200)
 
@@ -88,8 +106,16 @@ def test_sizes_follow_the_range_and_grow_towards_the_bottom():
     img = np.zeros((H, W, 3), np.uint8)
     records = []
     for seed in range(40):
-        records += _paste(seed, img=img, label=label, num_outliers=(3, 3), size_range=(0.2, 0.4), min_depth=0.1,
-                          min_size=1, soft_prob=0, min_contrast=0)[3]['pasted_outliers']
+        records += _paste(
+            seed,
+            img=img,
+            label=label,
+            num_outliers=(3, 3),
+            size_range=(0.2, 0.4),
+            min_depth=0.1,
+            min_size=1,
+            soft_prob=0,
+            min_contrast=0)[3]['pasted_outliers']
     for r in records:
         depth = np.clip(r['center'][1] / (H - 0.0), 0.1, 1.0)
         assert r['depth'] == pytest.approx(depth)
@@ -130,8 +156,16 @@ def test_k_range_and_prob():
 
 
 def test_cutpaste_cuts_from_recently_seen_images():
-    t = TRANSFORMS.build(dict(type='PasteOutliers', sources='cutpaste', num_outliers=(1, 1), soft_prob=0.0,
-                              pool_size=2, min_contrast=0, size_range=(0.3, 0.3), min_depth=1.0))
+    t = TRANSFORMS.build(
+        dict(
+            type='PasteOutliers',
+            sources='cutpaste',
+            num_outliers=(1, 1),
+            soft_prob=0.0,
+            pool_size=2,
+            min_contrast=0,
+            size_range=(0.3, 0.3),
+            min_depth=1.0))
     red = np.zeros((H, W, 3), np.uint8)
     red[..., 2] = 255
     label = np.full((H, W), ROAD, np.uint8)
@@ -177,15 +211,25 @@ def test_folder_source_errors_name_the_folder_or_file(tmp_path):
 def test_outlier_label_survives_the_rest_of_the_train_pipeline():
     """Flip, photometric distortion, blur and packing keep 254 exactly on the pasted pixels."""
     img, label = _scene(0)
-    pipeline = [TRANSFORMS.build(t) for t in [
-        dict(type='PasteOutliers', num_outliers=(2, 2), soft_prob=0.0),
-        dict(type='RandomFlip', prob=1.0),
-        dict(type='PhotoMetricDistortion'),
-        dict(type='RandomGaussianBlur', prob=1.0),
-        dict(type='PackAnomalySegInputs')]]
+    pipeline = [
+        TRANSFORMS.build(t) for t in [
+            dict(type='PasteOutliers', num_outliers=(2, 2), soft_prob=0.0),
+            dict(type='RandomFlip', prob=1.0),
+            dict(type='PhotoMetricDistortion'),
+            dict(type='RandomGaussianBlur', prob=1.0),
+            dict(type='PackAnomalySegInputs')
+        ]
+    ]
     np.random.seed(0)
-    res = dict(img=img.copy(), gt_seg_map=label.copy(), gt_anomaly_map=np.zeros_like(label), seg_fields=[
-        'gt_seg_map', 'gt_anomaly_map'], img_shape=(H, W), ori_shape=(H, W), img_path='x', seg_map_path='y')
+    res = dict(
+        img=img.copy(),
+        gt_seg_map=label.copy(),
+        gt_anomaly_map=np.zeros_like(label),
+        seg_fields=['gt_seg_map', 'gt_anomaly_map'],
+        img_shape=(H, W),
+        ori_shape=(H, W),
+        img_path='x',
+        seg_map_path='y')
     marked = None
     for i, t in enumerate(pipeline):
         res = t(res)

@@ -8,6 +8,7 @@ a histogram bin), so the pooled histogram protocol is exact here and is compared
 import csv
 import json
 import math
+
 import numpy as np
 import pytest
 import torch
@@ -20,13 +21,13 @@ from anomseg_plugins.evaluation import AnomalyMetric
 from anomseg_plugins.evaluation.functional import ScoreHistogram
 from anomseg_plugins.scorers import BaseAnomalyScorer, MaxLogit
 
-
 H, W, C = 20, 24, 4
 NUM = 7
 EMPTY = 3  # image without anomaly: skipped by the per-image protocol, counted by the pooled one
 
 
 class FirstLogit(BaseAnomalyScorer):
+
     def score(self, logits, feats=None):
         return -logits[:, 0].float()
 
@@ -59,9 +60,13 @@ def reference(scores, labels):
     precision, recall, thr = precision_recall_curve(labels, scores)
     f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-300)
     k = int(np.argmax(f1[:-1]))
-    return dict(AUROC=roc_auc_score(labels, scores), AUPR=average_precision_score(labels, scores),
-                FPR95_first=fpr_first(labels, scores), FPR95_nearest=fpr_nearest(labels, scores), F1=float(f1[k]),
-                F1_threshold=float(thr[k]))
+    return dict(
+        AUROC=roc_auc_score(labels, scores),
+        AUPR=average_precision_score(labels, scores),
+        FPR95_first=fpr_first(labels, scores),
+        FPR95_nearest=fpr_nearest(labels, scores),
+        F1=float(f1[k]),
+        F1_threshold=float(thr[k]))
 
 
 def f1_at(scores, labels, threshold):
@@ -134,9 +139,10 @@ def test_anomaly_metrics_csv_equals_json(written):
     summary = json.load(open(out / 'anomaly_metrics.json'))
     with open(out / 'anomaly_metrics.csv') as f:
         reader = csv.DictReader(f)
-        assert reader.fieldnames == ['protocol', 'scorer', 'FPR95', 'AUROC', 'AUPR', 'F1', 'F1_threshold',
-                                     'num_images', 'num_pixels', 'num_anomaly_pixels', 'FPR95_rule', 'exact',
-                                     'FPR95_tie_bound', 'AUROC_tie_bound', 'AUPR_tie_bound']
+        assert reader.fieldnames == [
+            'protocol', 'scorer', 'FPR95', 'AUROC', 'AUPR', 'F1', 'F1_threshold', 'num_images', 'num_pixels',
+            'num_anomaly_pixels', 'FPR95_rule', 'exact', 'FPR95_tie_bound', 'AUROC_tie_bound', 'AUPR_tie_bound'
+        ]
         rows = list(reader)
     assert [(r['protocol'], r['scorer']) for r in rows] == [(p, n) for p in ('pooled', 'per_image')
                                                             for n in ('MaxLogit', 'FirstLogit')]
@@ -156,8 +162,10 @@ def test_anomaly_per_image_csv_by_value(written):
     out, samples, _ = written
     with open(out / 'anomaly_per_image.csv') as f:
         reader = csv.DictReader(f)
-        assert reader.fieldnames == ['index', 'img_path', 'num_anomaly_pixels', 'num_normal_pixels', 'scorer',
-                                     'AUROC_%', 'AUPR_%', 'FPR95_%', 'F1_%', 'F1_threshold']
+        assert reader.fieldnames == [
+            'index', 'img_path', 'num_anomaly_pixels', 'num_normal_pixels', 'scorer', 'AUROC_%', 'AUPR_%', 'FPR95_%',
+            'F1_%', 'F1_threshold'
+        ]
         rows = list(reader)
     assert len(rows) == NUM * 2
     for row in rows:

@@ -14,8 +14,7 @@ import pytest
 
 METRICS = ('AUROC', 'AUPR', 'FPR95', 'F1', 'F1_threshold')
 SCORERS = ('MSP', 'MaxLogit', 'SML')
-COLS = ['mIoU', 'pooled/FPR95', 'pooled/AUROC', 'pooled/AUPR', 'per_image/FPR95', 'per_image/AUROC',
-        'per_image/AUPR']
+COLS = ['mIoU', 'pooled/FPR95', 'pooled/AUROC', 'pooled/AUPR', 'per_image/FPR95', 'per_image/AUROC', 'per_image/AUPR']
 
 
 def load_tool(repo_root, rel):
@@ -37,8 +36,9 @@ def draw_runs(tmp_path, seed=0, models=('r18', 'r50', 'mbv2')):
                     metrics[f'anomaly/{protocol}/{scorer}/{m}'] = float(rng.uniform(0.5, 99.5))
         d = tmp_path / 'runs' / model
         d.mkdir(parents=True)
-        json.dump(dict(config=f'configs/x/{model}.py', checkpoint='epoch_1.pth', metrics=metrics),
-                  open(d / 'test_results.json', 'w'))
+        json.dump(
+            dict(config=f'configs/x/{model}.py', checkpoint='epoch_1.pth', metrics=metrics),
+            open(d / 'test_results.json', 'w'))
         paths.append(str(d / 'test_results.json'))
         for scorer in SCORERS:
             row = {'mIoU': metrics['mIoU']}
@@ -115,7 +115,11 @@ def test_report_numbers_are_the_run_files(repo_root, tmp_path):
     work = tmp_path / 'work'
     anomaly = work / 'test' / '20250101_000000' / 'anomaly'
     anomaly.mkdir(parents=True)
-    closed = {'mIoU': float(rng.uniform(20, 80)), 'mAcc': float(rng.uniform(20, 80)), 'aAcc': float(rng.uniform(80, 99))}
+    closed = {
+        'mIoU': float(rng.uniform(20, 80)),
+        'mAcc': float(rng.uniform(20, 80)),
+        'aAcc': float(rng.uniform(80, 99))
+    }
     summary, metrics = {}, dict(closed)
     for protocol in ('pooled', 'per_image'):
         summary[protocol] = {}
@@ -125,16 +129,18 @@ def test_report_numbers_are_the_run_files(repo_root, tmp_path):
             entry.update(num_images=5, num_pixels=1234, num_anomaly_pixels=56)
             summary[protocol][scorer] = entry
             metrics.update({f'anomaly/{protocol}/{scorer}/{m}': entry[m] for m in METRICS})
-    json.dump(dict(config='configs/none.py', checkpoint='c.pth', metrics=metrics),
-              open(work / 'test' / 'test_results.json', 'w'))
+    json.dump(
+        dict(config='configs/none.py', checkpoint='c.pth', metrics=metrics),
+        open(work / 'test' / 'test_results.json', 'w'))
     json.dump(summary, open(anomaly / 'anomaly_metrics.json', 'w'))
     assert tool.main([str(work), '--no-data']) == 0
     text = (work / 'report' / 'README.md').read_text()
 
-    assert '| mIoU | mAcc | aAcc |\n|---:|---:|---:|\n| ' + ' | '.join(
-        f'{closed[k]:.2f}' for k in ('mIoU', 'mAcc', 'aAcc')) + ' |' in text
-    tables = re.findall(r'\| Scorer \| FPR95 ↓ \| AUROC ↑ \| AUPR ↑ \| best F1 ↑ \| F1 threshold \|\n\|[-:|]+\|\n'
-                        r'((?:\|.*\|\n)+)', text)
+    assert '| mIoU | mAcc | aAcc |\n|---:|---:|---:|\n| ' + ' | '.join(f'{closed[k]:.2f}'
+                                                                       for k in ('mIoU', 'mAcc', 'aAcc')) + ' |' in text
+    tables = re.findall(
+        r'\| Scorer \| FPR95 ↓ \| AUROC ↑ \| AUPR ↑ \| best F1 ↑ \| F1 threshold \|\n\|[-:|]+\|\n'
+        r'((?:\|.*\|\n)+)', text)
     assert len(tables) == 2
     for protocol, table in zip(('pooled', 'per_image'), tables):
         per = summary[protocol]

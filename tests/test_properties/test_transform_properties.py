@@ -16,9 +16,9 @@ such as 6 or 133 that the source never held, and an anomaly that leaves its igno
 import functools
 import os.path as osp
 
+import mmseg
 import numpy as np
 import pytest
-import mmseg
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -29,8 +29,11 @@ import anomseg_plugins  # noqa: F401  (registers the transforms)
 from anomseg_plugins.datasets.transforms import map_street_hazards_labels
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SETTINGS = settings(max_examples=25, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 IGNORE = 255
 BLOCK_LABELS = np.array([0, 12], np.uint8)
 
@@ -62,10 +65,18 @@ def coordinate_samples(draw, min_side=8, max_side=240):
     anomaly = anomaly_of(ys, xs, box)
     seg = block_label(ys, xs, block, phase)
     seg[anomaly == 1] = IGNORE
-    results = dict(img=img, img_shape=(h, w), ori_shape=(h, w), gt_seg_map=seg, gt_anomaly_map=anomaly,
-                   gt_y=ys.astype(np.uint16), gt_x=xs.astype(np.uint16),
-                   seg_fields=['gt_seg_map', 'gt_anomaly_map', 'gt_y', 'gt_x'], reduce_zero_label=False,
-                   img_path='img.png', seg_map_path='ann.png')
+    results = dict(
+        img=img,
+        img_shape=(h, w),
+        ori_shape=(h, w),
+        gt_seg_map=seg,
+        gt_anomaly_map=anomaly,
+        gt_y=ys.astype(np.uint16),
+        gt_x=xs.astype(np.uint16),
+        seg_fields=['gt_seg_map', 'gt_anomaly_map', 'gt_y', 'gt_x'],
+        reduce_zero_label=False,
+        img_path='img.png',
+        seg_map_path='ann.png')
     return results, dict(block=block, phase=phase, box=box, seed=seed, h=h, w=w)
 
 
@@ -142,10 +153,11 @@ def _find(pipeline: list, type_name: str) -> dict:
     return found[0]
 
 
-TESTED_TYPES = {'LoadImageFromFileWithRetry', 'LoadImageFromFile', 'LoadStreetHazardsAnnotations', 'LoadAnnotations',
-                'MultiScaleSquareCrop', 'RandomFlip', 'PhotoMetricDistortion', 'PhotoMetricDistortionNoHue',
-                'RandomGaussianBlur', 'Resize',
-                'RandomResize', 'RandomCrop', 'PackAnomalySegInputs', 'PackSegInputs', 'TestTimeAug'}
+TESTED_TYPES = {
+    'LoadImageFromFileWithRetry', 'LoadImageFromFile', 'LoadStreetHazardsAnnotations', 'LoadAnnotations',
+    'MultiScaleSquareCrop', 'RandomFlip', 'PhotoMetricDistortion', 'PhotoMetricDistortionNoHue', 'RandomGaussianBlur',
+    'Resize', 'RandomResize', 'RandomCrop', 'PackAnomalySegInputs', 'PackSegInputs', 'TestTimeAug'
+}
 # tested where they are developed (outlier exposure: tests/test_outlier_exposure)
 TESTED_ELSEWHERE = {'PasteOutliers'}
 
@@ -163,8 +175,11 @@ def test_property_tests_cover_every_configured_transform():
         for name in inherits_mmseg:
             assert osp.join(MMSEG_CONFIGS, name + '.py') in (CITYSCAPES, VOC), name
         names |= set(re.findall(r"type=['\"](\w+)['\"]", text))
-    transforms = {n for n in names if n in TRANSFORMS.module_dict or n in ('LoadImageFromFile', 'Resize',
-                                                                             'RandomFlip', 'RandomResize')}
+    transforms = {
+        n
+        for n in names
+        if n in TRANSFORMS.module_dict or n in ('LoadImageFromFile', 'Resize', 'RandomFlip', 'RandomResize')
+    }
     assert {'MultiScaleSquareCrop', 'RandomResize', 'RandomCrop'} <= transforms  # the scan sees both families
     assert transforms <= TESTED_TYPES | TESTED_ELSEWHERE, transforms - TESTED_TYPES - TESTED_ELSEWHERE
 
@@ -174,10 +189,14 @@ def test_property_tests_cover_every_configured_transform():
 SCALE_RANGES = [(0.5, 2.0), (0.25, 2.0), (0.5, 1.0), (0.75, 1.5), (1.0, 2.0)]
 BASE_OVER_OUTPUT = [1.0, 0.75, 1.25]
 
+
 @pytest.mark.parametrize('keep_scale', [False, True])
 @SETTINGS
-@given(sample=coordinate_samples(min_side=16), scale_range=st.sampled_from(SCALE_RANGES),
-       base_ratio=st.sampled_from(BASE_OVER_OUTPUT), out=st.integers(8, 96))
+@given(
+    sample=coordinate_samples(min_side=16),
+    scale_range=st.sampled_from(SCALE_RANGES),
+    base_ratio=st.sampled_from(BASE_OVER_OUTPUT),
+    out=st.integers(8, 96))
 def test_multi_scale_square_crop_aligned_nearest_and_sized(sample, scale_range, base_ratio, out, keep_scale):
     """The headline's crop (and the ablations' scale ranges / base sizes), shrunk to small frames."""
     results, meta = sample
@@ -212,8 +231,10 @@ def test_multi_scale_square_crop_aligned_nearest_and_sized(sample, scale_range, 
 
 # ----------------------------------------------------------------------------------------------- flip
 @SETTINGS
-@given(sample=coordinate_samples(max_side=120), prob=st.sampled_from([0.0, 0.5, 1.0]),
-       direction=st.sampled_from(['horizontal', 'vertical']))
+@given(
+    sample=coordinate_samples(max_side=120),
+    prob=st.sampled_from([0.0, 0.5, 1.0]),
+    direction=st.sampled_from(['horizontal', 'vertical']))
 def test_random_flip_moves_labels_with_the_image(sample, prob, direction):
     results, meta = sample
     t = TRANSFORMS.build(dict(type='RandomFlip', prob=prob, direction=direction))
@@ -251,8 +272,8 @@ def _rescaled(h: int, w: int, scale: tuple) -> tuple:
 
 
 @SETTINGS
-@given(sample=coordinate_samples(max_side=200), keep_ratio=st.booleans(), sw=st.integers(8, 200),
-       sh=st.integers(8, 200))
+@given(
+    sample=coordinate_samples(max_side=200), keep_ratio=st.booleans(), sw=st.integers(8, 200), sh=st.integers(8, 200))
 def test_resize_scale_sizes_and_alignment(sample, keep_ratio, sw, sh):
     """``Resize(scale=(w, h), keep_ratio)`` as the test pipelines use it (headline: True, basic: False)."""
     results, meta = sample
@@ -360,8 +381,8 @@ def test_basic_recipe_colour_jitter_runs_and_keeps_hue():
     jitter = _find(_pipeline(BASIC, 'train_pipeline'), 'PhotoMetricDistortionNoHue')
     red = np.zeros((4, 4, 3), np.uint8)
     red[..., 2] = 200  # BGR
-    no_hue, with_hue = TRANSFORMS.build(jitter), TRANSFORMS.build(dict(jitter, type='PhotoMetricDistortion',
-                                                                      hue_delta=9))
+    no_hue, with_hue = TRANSFORMS.build(jitter), TRANSFORMS.build(
+        dict(jitter, type='PhotoMetricDistortion', hue_delta=9))
     moved = False
     for seed in range(16):
         np.random.seed(seed)
@@ -423,8 +444,10 @@ def test_configured_train_pipeline_geometry(cfg_path, sample):
 
 # ----------------------------------------------------------------------------------------------- loading
 @SETTINGS
-@given(raw=st.integers(1, 14).flatmap(lambda _: st.lists(st.integers(1, 14), min_size=1, max_size=64)),
-       w=st.integers(1, 8), ignore=st.sampled_from([255, 254, 100]))
+@given(
+    raw=st.integers(1, 14).flatmap(lambda _: st.lists(st.integers(1, 14), min_size=1, max_size=64)),
+    w=st.integers(1, 8),
+    ignore=st.sampled_from([255, 254, 100]))
 def test_street_hazards_label_mapping(raw, w, ignore):
     """Files hold 1..14: 1..13 -> 0..12, 14 -> ignore in gt_seg_map and 1 in gt_anomaly_map."""
     arr = np.resize(np.array(raw, np.uint8), (max(len(raw) // w, 1), w))

@@ -16,7 +16,10 @@ def tool_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
-def run_tool(repo_root: str, args: List[str], expect_rc: Optional[int] = 0, timeout: int = 600,
+def run_tool(repo_root: str,
+             args: List[str],
+             expect_rc: Optional[int] = 0,
+             timeout: int = 600,
              env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
     """Run ``args`` (``tools/...py`` + arguments, or a command list starting with ``bash``) in the repo root."""
     cmd = args if args[0] == 'bash' else [sys.executable] + args
@@ -29,11 +32,12 @@ def run_tool(repo_root: str, args: List[str], expect_rc: Optional[int] = 0, time
 
 def small_run_options(data_root: str, epochs: int = 1, *extra: str) -> List[str]:
     """``--cfg-options`` that shrink the demo config to a few CPU seconds (96x96 crops, no workers)."""
-    opts = [f'train_dataloader.dataset.data_root={data_root}', f'val_dataloader.dataset.data_root={data_root}',
-            f'test_dataloader.dataset.data_root={data_root}',
-            'train_dataloader.dataset.pipeline.2.output_size=(96,96)', 'model.data_preprocessor.size=(96,96)',
-            f'train_cfg.max_epochs={epochs}', 'train_cfg.val_interval=100', 'default_hooks.logger.interval=1',
-            'default_hooks.checkpoint.interval=1']
+    opts = [
+        f'train_dataloader.dataset.data_root={data_root}', f'val_dataloader.dataset.data_root={data_root}',
+        f'test_dataloader.dataset.data_root={data_root}', 'train_dataloader.dataset.pipeline.2.output_size=(96,96)',
+        'model.data_preprocessor.size=(96,96)', f'train_cfg.max_epochs={epochs}', 'train_cfg.val_interval=100',
+        'default_hooks.logger.interval=1', 'default_hooks.checkpoint.interval=1'
+    ]
     for key in ('train', 'val', 'test'):
         opts += [f'{key}_dataloader.num_workers=0', f'{key}_dataloader.persistent_workers=False']
     return ['--cfg-options'] + opts + list(extra)

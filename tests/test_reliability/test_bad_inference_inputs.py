@@ -11,9 +11,9 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmseg.registry import DATASETS, MODELS
+from reliability_utils import DEMO_CONFIG
 
 from anomseg_plugins.datasets.transforms.load_image_from_file_with_retry import ImageReadError
-from reliability_utils import DEMO_CONFIG
 
 
 @pytest.fixture(scope='module')
@@ -88,9 +88,12 @@ def test_empty_folder_names_the_split(tmp_path):
     (tmp_path / 'train/annotations/training/t1-3').mkdir(parents=True)
     (tmp_path / 'train/images/training/t1-3/readme.txt').write_text('not data')
     with pytest.raises(FileNotFoundError, match=r"holds no \*\.png images"):
-        DATASETS.build(dict(type='StreetHazardsDataset', data_root=str(tmp_path), pipeline=[],
-                            data_prefix=dict(img_path='train/images/training',
-                                             seg_map_path='train/annotations/training')))
+        DATASETS.build(
+            dict(
+                type='StreetHazardsDataset',
+                data_root=str(tmp_path),
+                pipeline=[],
+                data_prefix=dict(img_path='train/images/training', seg_map_path='train/annotations/training')))
 
 
 def test_non_image_files(tmp_path):
@@ -98,8 +101,12 @@ def test_non_image_files(tmp_path):
     folder.mkdir()
     (folder / 'notes.txt').write_text('ignored: wrong suffix')
     (folder / 'fake.png').write_text('a text file named .png')
-    ds = DATASETS.build(dict(type='StreetHazardsDataset', data_root=str(tmp_path), data_prefix=dict(img_path='imgs'),
-                             pipeline=[dict(type='LoadImageFromFileWithRetry', max_retries=0)]))
+    ds = DATASETS.build(
+        dict(
+            type='StreetHazardsDataset',
+            data_root=str(tmp_path),
+            data_prefix=dict(img_path='imgs'),
+            pipeline=[dict(type='LoadImageFromFileWithRetry', max_retries=0)]))
     assert len(ds) == 1 and osp.basename(ds.get_data_info(0)['img_path']) == 'fake.png'  # only *.png is listed
     with pytest.raises(ImageReadError, match='fake.png: the bytes do not decode as an image'):
         ds[0]

@@ -4,9 +4,9 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
+from reliability_utils import DEMO_CONFIG, run_tool, small_run_options
 
 from anomseg_plugins.utils.config_checks import ConfigError, check_config
-from reliability_utils import DEMO_CONFIG, run_tool, small_run_options
 
 
 @pytest.fixture(scope='module')
@@ -122,16 +122,18 @@ def test_all_problems_reported_together(cfg):
     cfg.optim_wrapper.optimizer.type = 'Adamm'
     cfg.custom_hooks = [dict(type='EarlyStopingHook')]
     msgs = problems(cfg, 'train')
-    assert [m.split(' = ')[0] for m in msgs] == ['model.backbone.norm_cfg.type', 'custom_hooks[0].type',
-                                                 'optim_wrapper.optimizer.type']
+    assert [m.split(' = ')[0]
+            for m in msgs] == ['model.backbone.norm_cfg.type', 'custom_hooks[0].type', 'optim_wrapper.optimizer.type']
     assert "Did you mean 'BN'" in msgs[0] and "'EarlyStoppingHook'" in msgs[1] and "'Adam'" in msgs[2]
 
 
 def test_train_tool_exits_with_the_message(repo_root, tiny_street_hazards, tmp_path):
     work_dir = str(tmp_path / 'run')
-    proc = run_tool(repo_root, ['tools/train.py', DEMO_CONFIG, '--work-dir', work_dir]
-                    + small_run_options(tiny_street_hazards, 1, 'model.decode_head.type=DepthwiseSeparableASPPHaed',
-                                        f'val_dataloader.dataset.data_root={tmp_path}/missing'), expect_rc=1)
+    proc = run_tool(
+        repo_root, ['tools/train.py', DEMO_CONFIG, '--work-dir', work_dir] +
+        small_run_options(tiny_street_hazards, 1, 'model.decode_head.type=DepthwiseSeparableASPPHaed',
+                          f'val_dataloader.dataset.data_root={tmp_path}/missing'),
+        expect_rc=1)
     assert f'tools/train.py: 2 problem(s) in config {DEMO_CONFIG}' in proc.stderr
     assert "- model.decode_head.type = 'DepthwiseSeparableASPPHaed'" in proc.stderr
     assert f"- val_dataloader.dataset.data_root = '{tmp_path}/missing' does not exist" in proc.stderr

@@ -23,9 +23,9 @@ import time
 
 import pytest
 import torch
+from reliability_utils import run_tool, small_run_options, tool_env
 
 from anomseg_plugins.utils import safe_torch_load
-from reliability_utils import run_tool, small_run_options, tool_env
 
 ITERS_PER_EPOCH = 4  # 8 training images, batch 2
 # README (Reliability): bit-exact --resume with persistent_workers=False (or num_workers=0); a worker is used
@@ -103,11 +103,19 @@ def runs(repo_root, tiny_street_hazards, tmp_path_factory):
     env = tool_env(dict(PYTHONUNBUFFERED='1'))
     # the uninterrupted run and the one to be killed run side by side (one thread each)
     with open(str(tmp / 'straight.log'), 'w') as log:
-        straight_proc = subprocess.Popen([sys.executable, 'tools/train.py', config, '--work-dir', straight] + args,
-                                         cwd=repo_root, stdout=log, stderr=subprocess.STDOUT, env=env)
+        straight_proc = subprocess.Popen(
+            [sys.executable, 'tools/train.py', config, '--work-dir', straight] + args,
+            cwd=repo_root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env)
         with open(str(tmp / 'victim.log'), 'w') as victim_log:
-            victim = subprocess.Popen([sys.executable, 'tools/train.py', config, '--work-dir', crashed] + args,
-                                      cwd=repo_root, stdout=victim_log, stderr=subprocess.STDOUT, env=env)
+            victim = subprocess.Popen(
+                [sys.executable, 'tools/train.py', config, '--work-dir', crashed] + args,
+                cwd=repo_root,
+                stdout=victim_log,
+                stderr=subprocess.STDOUT,
+                env=env)
             deadline = time.monotonic() + 900
             # the checkpoint the resume needs is on disk, and the run is inside epoch 2
             while not (checkpoint_on_disk(crashed, 'epoch_1.pth')
@@ -125,9 +133,16 @@ def runs(repo_root, tiny_street_hazards, tmp_path_factory):
         last = open(osp.join(crashed, 'last_checkpoint')).read().strip()
         resumed = run_tool(repo_root, ['tools/train.py', config, '--work-dir', crashed, '--resume'] + args)
         assert straight_proc.wait(timeout=600) == 0, open(str(tmp / 'straight.log')).read()[-4000:]
-    return dict(straight=straight, crashed=crashed, victim_rc=victim_rc, victim_log=''.join(seen),
-                victim_iters=victim_iters, victim_scalars=victim_scalars, after_kill=after_kill, last=last,
-                resume_log=resumed.stdout + resumed.stderr)
+    return dict(
+        straight=straight,
+        crashed=crashed,
+        victim_rc=victim_rc,
+        victim_log=''.join(seen),
+        victim_iters=victim_iters,
+        victim_scalars=victim_scalars,
+        after_kill=after_kill,
+        last=last,
+        resume_log=resumed.stdout + resumed.stderr)
 
 
 def test_kill_happened_mid_epoch(runs):

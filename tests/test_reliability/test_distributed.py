@@ -11,9 +11,9 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
+from reliability_utils import DEMO_CONFIG, free_port, run_tool, small_run_options
 
 from anomseg_plugins.utils.dist_env import replace_sync_bn, setup_cpu_distributed
-from reliability_utils import DEMO_CONFIG, free_port, run_tool, small_run_options
 
 ANOMALY_CONFIG = 'configs/demo/deeplab_r18_tiny_demo_anomaly.py'
 
@@ -27,8 +27,9 @@ def headline_cfg(repo_root):
 def test_replace_sync_bn_in_headline_model(headline_cfg):
     model = copy.deepcopy(headline_cfg.model)
     changed = replace_sync_bn(model)
-    assert changed == ['model.backbone.norm_cfg.type', 'model.decode_head.norm_cfg.type',
-                       'model.auxiliary_head.norm_cfg.type']
+    assert changed == [
+        'model.backbone.norm_cfg.type', 'model.decode_head.norm_cfg.type', 'model.auxiliary_head.norm_cfg.type'
+    ]
     assert 'SyncBN' not in str(model) and model.backbone.norm_cfg == dict(type='BN', requires_grad=True)
 
 
@@ -63,8 +64,8 @@ def test_cpu_setup_initialises_gloo_and_ddp_without_device_ids(headline_cfg, mon
     finally:
         if torch_dist.is_initialized():
             torch_dist.destroy_process_group()
-    assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel', find_unused_parameters=True,
-                                         broadcast_buffers=False, device_ids=None)
+    assert cfg.model_wrapper_cfg == dict(
+        type='MMDistributedDataParallel', find_unused_parameters=True, broadcast_buffers=False, device_ids=None)
     assert cfg.env_cfg.dist_cfg.backend == 'gloo' and 'SyncBN' not in str(cfg.model)
 
 
@@ -94,8 +95,9 @@ def test_dist_test_metrics_equal_single_process(dist_trained, repo_root, tiny_st
     single, dist = str(tmp_path / 'single'), str(tmp_path / 'dist')
     run_tool(repo_root, ['tools/test.py', ANOMALY_CONFIG, ckpt, '--work-dir', single] + options)
     shutil.copytree(single, dist, ignore=shutil.ignore_patterns('2*'))  # the fitted stats file only
-    proc = run_tool(repo_root, ['bash', 'tools/dist_test.sh', ANOMALY_CONFIG, ckpt, '2', '--work-dir', dist]
-                    + options, env=dict(PYTHON=sys.executable, PORT=str(free_port())))
+    proc = run_tool(
+        repo_root, ['bash', 'tools/dist_test.sh', ANOMALY_CONFIG, ckpt, '2', '--work-dir', dist] + options,
+        env=dict(PYTHON=sys.executable, PORT=str(free_port())))
     log = proc.stdout + proc.stderr
     assert 'running 2 processes on CPU with the gloo backend' in log
     assert 'loaded the fitted statistics of SML, Mahalanobis' in log

@@ -8,11 +8,11 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from reliability_utils import DEMO_CONFIG, copy_dataset, run_tool, small_run_options
 
 from anomseg_plugins.datasets import integrity
 from anomseg_plugins.datasets.integrity import (DataIntegrityError, LabelSpec, check_config_data, check_pairs,
                                                 check_street_hazards, label_spec_for)
-from reliability_utils import DEMO_CONFIG, copy_dataset, run_tool, small_run_options
 
 TRAIN_IMG = 'train/images/training/t1-3'
 TRAIN_ANN = 'train/annotations/training/t1-3'
@@ -25,17 +25,17 @@ def broken(tiny_street_hazards, tmp_path_factory):
     root = copy_dataset(tiny_street_hazards, str(tmp_path_factory.mktemp('broken') / 'data'))
     p = lambda rel: osp.join(root, rel)  # noqa: E731
     data = open(p(f'{TRAIN_IMG}/0.png'), 'rb').read()
-    open(p(f'{TRAIN_IMG}/0.png'), 'wb').write(data[:len(data) // 2])          # truncated PNG
-    open(p(f'{TRAIN_IMG}/1.png'), 'w').write('this is not an image')          # not an image
-    os.remove(p(f'{TRAIN_ANN}/2.png'))                                        # annotation missing
+    open(p(f'{TRAIN_IMG}/0.png'), 'wb').write(data[:len(data) // 2])  # truncated PNG
+    open(p(f'{TRAIN_IMG}/1.png'), 'w').write('this is not an image')  # not an image
+    os.remove(p(f'{TRAIN_ANN}/2.png'))  # annotation missing
     ann = cv2.imread(p(f'{TRAIN_ANN}/3.png'), cv2.IMREAD_UNCHANGED)
-    cv2.imwrite(p(f'{TRAIN_ANN}/3.png'), ann[:48, :80])                       # wrong size
+    cv2.imwrite(p(f'{TRAIN_ANN}/3.png'), ann[:48, :80])  # wrong size
     ann = cv2.imread(p(f'{TRAIN_ANN}/4.png'), cv2.IMREAD_UNCHANGED)
     ann[0, :3] = 0
     ann[1, :2] = 20
-    cv2.imwrite(p(f'{TRAIN_ANN}/4.png'), ann)                                 # labels 0 and 20 (valid: 1..14)
+    cv2.imwrite(p(f'{TRAIN_ANN}/4.png'), ann)  # labels 0 and 20 (valid: 1..14)
     ann = cv2.imread(p(f'{VAL_ANN}/0.png'), cv2.IMREAD_UNCHANGED)
-    cv2.imwrite(p(f'{VAL_ANN}/0.png'), np.dstack([ann] * 3))                  # colour annotation
+    cv2.imwrite(p(f'{VAL_ANN}/0.png'), np.dstack([ann] * 3))  # colour annotation
     expected = {
         (p(f'{TRAIN_IMG}/0.png'), 'unreadable_image'),
         (p(f'{TRAIN_IMG}/1.png'), 'unreadable_image'),
@@ -147,8 +147,9 @@ def test_cli_ok_exits_zero(tiny_street_hazards, repo_root, monkeypatch, capsys):
 def test_train_check_data_stops_before_training(broken, repo_root, tmp_path):
     root, expected = broken
     work_dir = str(tmp_path / 'run')
-    proc = run_tool(repo_root, ['tools/train.py', DEMO_CONFIG, '--work-dir', work_dir, '--check-data']
-                    + small_run_options(root, 1), expect_rc=1)
+    proc = run_tool(
+        repo_root, ['tools/train.py', DEMO_CONFIG, '--work-dir', work_dir, '--check-data'] + small_run_options(root, 1),
+        expect_rc=1)
     for path, problem in expected:
         assert f'{path}: {problem}' in proc.stdout
     assert '--check-data found 6 problem(s) in 6 file(s)' in proc.stderr

@@ -6,17 +6,18 @@ from typing import List
 import pytest
 import torch
 from mmengine.logging import MMLogger
+from mmseg.registry import TRANSFORMS
 from torch.utils.data import DataLoader, Dataset
 
 from anomseg_plugins.datasets.transforms import load_image_from_file_with_retry as module
 from anomseg_plugins.datasets.transforms.load_image_from_file_with_retry import (ImageReadError,
                                                                                  LoadImageFromFileWithRetry)
-from mmseg.registry import TRANSFORMS
 
 TRAIN_IMG = 'train/images/training/t1-3'
 
 
 class Records(logging.Handler):
+
     def __init__(self) -> None:
         super().__init__()
         self.messages: List[str] = []
@@ -102,6 +103,7 @@ def test_ignore_empty_returns_none(tmp_path):
 
 
 class Images(Dataset):
+
     def __init__(self, paths) -> None:
         self.paths = paths
         self.load = LoadImageFromFileWithRetry(max_retries=2, retry_delay=0.0)

@@ -29,8 +29,9 @@ def test_defaults_and_helpers():
         scorer(torch.zeros(1, 2, 2, 2))
     t = [torch.ones(2)]
     assert all_reduce_sum_(t)[0] is t[0]  # not distributed: unchanged
-    with pytest.raises(ValueError, match='mine needs the output of backbone stage 1, but the features given hold '
-                                         r'stages \[0\]'):
+    with pytest.raises(
+            ValueError, match='mine needs the output of backbone stage 1, but the features given hold '
+            r'stages \[0\]'):
         stage_feature(scorer, [torch.zeros(1, 2, 2, 2)], 1)
     with pytest.raises(ValueError, match=r'gt_sem_seg of shape \(N, H, W\) = \(1, 2, 2\)'):
         check_gt(torch.zeros(1, 3, 3), torch.zeros(1, 4, 2, 2))

@@ -63,8 +63,8 @@ def test_heat_feature_term():
     with_feat = HEAT(feature_stage=2, feature_weight=0.5)
     assert with_feat.feature_stages == (2, )
     out = with_feat.score(logits, feats)
-    g_map = torch.nn.functional.interpolate(-feat.norm(dim=1, keepdim=True), size=(8, 8), mode='bilinear',
-                                            align_corners=False)[:, 0]
+    g_map = torch.nn.functional.interpolate(
+        -feat.norm(dim=1, keepdim=True), size=(8, 8), mode='bilinear', align_corners=False)[:, 0]
     expected = base + 0.5 * (g_map - g_map.mean()) / g_map.std(correction=0)
     torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
     assert (out - base)[0, 0, 0] == (out - base).max()

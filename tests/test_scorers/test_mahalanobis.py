@@ -48,8 +48,8 @@ def fit(scorer, batches):
 
 def test_mahalanobis_fit_matches_numpy_and_streams():
     logits, feat, gt = make_data()
-    maha = fit(Mahalanobis(feature_stage=2, ridge=1e-3), [(logits[:1], feat[:1], gt[:1]),
-                                                            (logits[1:], feat[1:], gt[1:])])
+    maha = fit(
+        Mahalanobis(feature_stage=2, ridge=1e-3), [(logits[:1], feat[:1], gt[:1]), (logits[1:], feat[1:], gt[1:])])
     means, precision = numpy_fit(feat, gt, 1e-3)
     np.testing.assert_allclose(maha.means.numpy(), means, rtol=1e-5)
     np.testing.assert_allclose(maha.precision.numpy(), precision, rtol=1e-3, atol=1e-4)
@@ -67,8 +67,8 @@ def test_mahalanobis_score_matches_numpy_and_is_upsampled():
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-3, atol=1e-3)
     big = maha.score(torch.zeros(4, C, 10, 14), [None, None, test_feat])
     assert big.shape == (4, 10, 14)
-    torch.testing.assert_close(big, F.interpolate(out[:, None], size=(10, 14), mode='bilinear',
-                                                  align_corners=False)[:, 0])
+    torch.testing.assert_close(big,
+                               F.interpolate(out[:, None], size=(10, 14), mode='bilinear', align_corners=False)[:, 0])
 
 
 def test_mahalanobis_far_feature_scores_higher():

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from anomseg_plugins.tooling.street_scenes import (ANOMALY_LABEL, CLASS_NAMES, SPLIT_LAYOUT,
-                                                   generate_street_hazards, image_rng, render_street_scene)
+from anomseg_plugins.tooling.street_scenes import (ANOMALY_LABEL, CLASS_NAMES, SPLIT_LAYOUT, generate_street_hazards,
+                                                   image_rng, render_street_scene)
 from anomseg_plugins.tooling.street_scenes.placement import place
 
 SIZE = (160, 96)
@@ -44,15 +44,25 @@ def _odgt(root, split):
 def generated(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('synthetic') / 'sh')
     logs = []
-    summary = generate_street_hazards(root, num_train=NUM['train'], num_val=NUM['val'], num_test=NUM['test'],
-                                      size=SIZE, seed=7, anomaly_fraction=FRACTION, log=logs.append)
+    summary = generate_street_hazards(
+        root,
+        num_train=NUM['train'],
+        num_val=NUM['val'],
+        num_test=NUM['test'],
+        size=SIZE,
+        seed=7,
+        anomaly_fraction=FRACTION,
+        log=logs.append)
     return root, summary, logs
 
 
 def test_layout_and_odgt_agree_with_files(generated):
     root, summary, logs = generated
-    expected_dirs = {'train': ['train/images/training/t1-3'], 'val': ['train/images/validation/t4'],
-                     'test': ['test/images/test/t5', 'test/images/test/t6']}
+    expected_dirs = {
+        'train': ['train/images/training/t1-3'],
+        'val': ['train/images/validation/t4'],
+        'test': ['test/images/test/t5', 'test/images/test/t6']
+    }
     listed = []
     for split, dirs in expected_dirs.items():
         entries = _odgt(root, split)
@@ -119,10 +129,12 @@ def test_anomalies_only_in_test_with_requested_share(generated):
 
 
 def test_anomaly_share_follows_the_parameter():
+
     def share(fraction):
-        return np.mean([(render_street_scene(128, 72, image_rng(0, 'test', i), anomalies=True,
-                                             anomaly_fraction=fraction)[1] == ANOMALY_LABEL).mean()
-                        for i in range(24)])
+        return np.mean([
+            (render_street_scene(128, 72, image_rng(0, 'test', i), anomalies=True,
+                                 anomaly_fraction=fraction)[1] == ANOMALY_LABEL).mean() for i in range(24)
+        ])
 
     assert share(0.0) == 0.0
     low, high = share(0.01), share(0.04)
@@ -228,8 +240,8 @@ def test_labels_are_aligned_with_the_image():
 @pytest.fixture(scope='module')
 def colour_check_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('colour') / 'sh')
-    generate_street_hazards(root, num_train=8, num_val=0, num_test=16, size=(128, 72), seed=2, anomaly_fraction=0.03,
-                            verbose=False)
+    generate_street_hazards(
+        root, num_train=8, num_val=0, num_test=16, size=(128, 72), seed=2, anomaly_fraction=0.03, verbose=False)
     return root
 
 

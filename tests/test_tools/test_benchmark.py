@@ -56,8 +56,7 @@ def inference_params(config_path: str) -> int:
 
 def test_table_and_json(benchmark, configs, tmp_path, capsys):
     out = tmp_path / 'bench.json'
-    results = benchmark.main([*configs, '--shape', '64', '64', '--warmup', '1', '--runs', '3',
-                              '--out', str(out)])
+    results = benchmark.main([*configs, '--shape', '64', '64', '--warmup', '1', '--runs', '3', '--out', str(out)])
     stdout = capsys.readouterr().out
     print(stdout)
     assert 'input 1x3x64x64, device cpu' in stdout
@@ -90,8 +89,8 @@ def test_flops_scale_with_input_area(benchmark, configs, capsys):
 
 
 def test_reference_slowest(benchmark, configs, capsys):
-    results = benchmark.main([*configs, '--shape', '32', '48', '--warmup', '0', '--runs', '2',
-                              '--reference', 'slowest', '--no-flops'])
+    results = benchmark.main(
+        [*configs, '--shape', '32', '48', '--warmup', '0', '--runs', '2', '--reference', 'slowest', '--no-flops'])
     slowest = max(results, key=lambda r: r['latency_ms']['median'])
     assert slowest['relative'] == 1.0
     assert all(r['relative'] >= 1.0 for r in results)
@@ -113,10 +112,16 @@ def test_bad_arguments_are_named(benchmark, configs, capsys):
 
 def test_command_line(repo_root, configs, tmp_path):
     out = tmp_path / 'cli.json'
-    proc = subprocess.run(
-        [sys.executable, osp.join('tools', 'analysis', 'benchmark.py'), configs[0], '--shape', '32',
-         '--warmup', '0', '--runs', '1', '--out', str(out)],
-        cwd=repo_root, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join('tools', 'analysis', 'benchmark.py'), configs[0], '--shape', '32', '--warmup', '0', '--runs', '1',
+        '--out',
+        str(out)
+    ],
+                          cwd=repo_root,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert 'tiny_small' in proc.stdout and 'relative' in proc.stdout
     assert '[1/1]' in proc.stderr  # progress goes to stderr

@@ -58,8 +58,10 @@ def test_class_distribution_counts_and_names_bad_files(repo_root, data_copy, tmp
     assert [b['file'] for b in data['splits']['test']['bad']] == [corrupt]
     rows = {r['class']: r for r in data['rows']}
     for split, rel in (('train', 'train/annotations/training'), ('test', 'test/annotations/test')):
-        files = [f for f in sorted(glob.glob(str(data_copy / rel / '**' / '*.png'), recursive=True))
-                 if not f.endswith('corrupt.png')]
+        files = [
+            f for f in sorted(glob.glob(str(data_copy / rel / '**' / '*.png'), recursive=True))
+            if not f.endswith('corrupt.png')
+        ]
         pixels, images, total = recount(files)
         for k, name in enumerate(data['classes']):
             assert rows[name][f'{split}/pixels'] == pixels[k + 1]

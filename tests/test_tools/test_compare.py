@@ -19,9 +19,13 @@ def results(miou, scorers, config):
     metrics = {'aAcc': 90.0, 'mIoU': miou, 'mAcc': 60.0}
     for name, (fpr, auroc, aupr) in scorers.items():
         for protocol, d in (('pooled', 0.0), ('per_image', 1.0)):
-            metrics.update({f'anomaly/{protocol}/{name}/FPR95': fpr + d, f'anomaly/{protocol}/{name}/AUROC': auroc - d,
-                            f'anomaly/{protocol}/{name}/AUPR': aupr + d, f'anomaly/{protocol}/{name}/F1': 10.0,
-                            f'anomaly/{protocol}/{name}/F1_threshold': -1.0})
+            metrics.update({
+                f'anomaly/{protocol}/{name}/FPR95': fpr + d,
+                f'anomaly/{protocol}/{name}/AUROC': auroc - d,
+                f'anomaly/{protocol}/{name}/AUPR': aupr + d,
+                f'anomaly/{protocol}/{name}/F1': 10.0,
+                f'anomaly/{protocol}/{name}/F1_threshold': -1.0
+            })
     return dict(config=config, checkpoint='epoch_1.pth', metrics=metrics)
 
 
@@ -32,10 +36,16 @@ def runs(tmp_path):
     a.mkdir(parents=True)
     b.mkdir(parents=True)
     # the study's numbers (SPEC 5) for R50, invented ones for the second model
-    json.dump(results(50.26, {'MSP': (33.57, 86.71, 6.21), 'MaxLogit': (33.12, 90.50, 8.43)},
-                      'configs/deeplab_r50_multiscale.py'), open(a / 'test_results.json', 'w'))
-    json.dump(results(35.57, {'MSP': (40.0, 80.0, 5.0), 'MaxLogit': (30.0, 91.0, 7.0)}, 'configs/segformer/b5.py'),
-              open(b / 'test_results.json', 'w'))
+    json.dump(
+        results(50.26, {
+            'MSP': (33.57, 86.71, 6.21),
+            'MaxLogit': (33.12, 90.50, 8.43)
+        }, 'configs/deeplab_r50_multiscale.py'), open(a / 'test_results.json', 'w'))
+    json.dump(
+        results(35.57, {
+            'MSP': (40.0, 80.0, 5.0),
+            'MaxLogit': (30.0, 91.0, 7.0)
+        }, 'configs/segformer/b5.py'), open(b / 'test_results.json', 'w'))
     return str(tmp_path / 'runs' / 'r50'), str(b / 'test_results.json')
 
 
@@ -53,8 +63,10 @@ def test_compare_orders_marks_best_and_writes_files(repo_root, runs, tmp_path, c
                      ('b5', 'MSP')]
     assert data['best']['pooled/FPR95'] == dict(value=30.0, rows=[dict(model='b5', scorer='MaxLogit')])
     assert data['best']['per_image/AUPR']['value'] == pytest.approx(9.43)
-    assert data['best']['mIoU']['rows'] == [dict(model='deeplab_r50_multiscale', scorer='MaxLogit'),
-                                            dict(model='deeplab_r50_multiscale', scorer='MSP')]
+    assert data['best']['mIoU']['rows'] == [
+        dict(model='deeplab_r50_multiscale', scorer='MaxLogit'),
+        dict(model='deeplab_r50_multiscale', scorer='MSP')
+    ]
     md = (out / 'comparison.md').read_text()
     assert '| deeplab_r50_multiscale | MaxLogit | **50.26** | 33.12 | 90.50 | **8.43** |' in md
     assert '| b5 | MaxLogit | 35.57 | **30.00** | **91.00** | 7.00 |' in md
@@ -68,8 +80,11 @@ def test_compare_sort_by_fpr_names_and_skips_bad_inputs(repo_root, runs, tmp_pat
     bad = tmp_path / 'bad.json'
     bad.write_text('{"metrics": ')
     out = tmp_path / 'cmp'
-    argv = list(runs) + [str(bad), str(tmp_path / 'missing'), '--sort-by', 'pooled/FPR95', '--names', 'R50', 'B5',
-                         '--out', str(out), '--no-plot']
+    argv = list(runs) + [
+        str(bad),
+        str(tmp_path / 'missing'), '--sort-by', 'pooled/FPR95', '--names', 'R50', 'B5', '--out',
+        str(out), '--no-plot'
+    ]
     assert tool.main(argv) == 0
     err = capsys.readouterr().err
     assert f'skipped: {bad}: not a readable JSON file' in err and 'missing: no such file or folder' in err

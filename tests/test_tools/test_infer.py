@@ -22,6 +22,7 @@ def load_tool(repo_root, rel):
 def model_and_ckpt(repo_root, tmp_path_factory):
     from mmengine.config import Config
     from mmseg.apis import init_model
+
     from anomseg_plugins.datasets import StreetHazardsDataset
     torch.manual_seed(0)
     model = init_model(Config.fromfile(osp.join(repo_root, CONFIG)), None, device='cpu')
@@ -46,11 +47,15 @@ def image_folder(tmp_path, tiny_street_hazards):
 
 def test_infer_folder_skips_the_corrupt_image(repo_root, model_and_ckpt, image_folder, tmp_path, capsys):
     import mmcv
+
     from anomseg_plugins.datasets import StreetHazardsDataset
     tool = load_tool(repo_root, 'tools/infer.py')
     out = tmp_path / 'out'
-    rc = tool.main([osp.join(repo_root, CONFIG), model_and_ckpt[1], str(image_folder), '--out', str(out),
-                    '--threshold', '0.0', '--save-scores'])
+    rc = tool.main([
+        osp.join(repo_root, CONFIG), model_and_ckpt[1],
+        str(image_folder), '--out',
+        str(out), '--threshold', '0.0', '--save-scores'
+    ])
     assert rc == 0
     captured = capsys.readouterr()
     assert f'skipped {image_folder / "broken.png"}: unreadable' in captured.err
@@ -86,42 +91,56 @@ def test_infer_fitted_scorers_load_the_test_statistics(repo_root, model_and_ckpt
         s.fit_begin()
         s.fit_step(logits, feats, gt)
         s.fit_end()
-    stats = dict(meta=dict(model_stats_key(model), fit_data=None, fit_pipeline=None),
-                 scorers={s.name: dict(signature=s.fit_signature(), state_dict=s.state_dict()) for s in scorers})
+    stats = dict(
+        meta=dict(model_stats_key(model), fit_data=None, fit_pipeline=None),
+        scorers={s.name: dict(signature=s.fit_signature(), state_dict=s.state_dict())
+                 for s in scorers})
     stats_file = tmp_path / 'anomaly_scorer_stats.pth'
     torch.save(stats, stats_file)
     image = str(image_folder / 'scene.png')
     for name in ('SML', 'Mahalanobis'):
         out = tmp_path / name
-        assert tool.main([osp.join(repo_root, CONFIG), ckpt, image, '--out', str(out), '--scorer', name,
-                          '--stats', str(stats_file)]) == 0
+        assert tool.main(
+            [osp.join(repo_root, CONFIG), ckpt, image, '--out',
+             str(out), '--scorer', name, '--stats',
+             str(stats_file)]) == 0
         assert f'loaded the fitted statistics of {name}' in capsys.readouterr().out
         assert (out / 'scene_anomaly.png').is_file()
     # stale statistics are refused naming what changed: the weights, or e.g. the model's test_cfg
-    for part, value, message in (('model', 'other weights', 'the model weights changed'),
-                                 ('test_cfg', dict(mode='slide', crop_size=[8, 8], stride=[4, 4]),
-                                  "the model test_cfg changed (crop_size: [8, 8] -> '<unset>'; mode: 'slide' -> 'whole'")):
+    for part, value, message in (('model', 'other weights', 'the model weights changed'), (
+            'test_cfg', dict(mode='slide', crop_size=[8, 8], stride=[4, 4]),
+            "the model test_cfg changed (crop_size: [8, 8] -> '<unset>'; mode: 'slide' -> 'whole'")):
         stale = dict(stats, meta=dict(stats['meta'], **{part: value}))
         torch.save(stale, stats_file)
         with pytest.raises(ValueError, match='fitted for another model') as info:
-            tool.main([osp.join(repo_root, CONFIG), ckpt, image, '--out', str(tmp_path / 'x'), '--scorer', 'SML',
-                       '--stats', str(stats_file)])
+            tool.main([
+                osp.join(repo_root, CONFIG), ckpt, image, '--out',
+                str(tmp_path / 'x'), '--scorer', 'SML', '--stats',
+                str(stats_file)
+            ])
         assert message in str(info.value)
     with pytest.raises(FileNotFoundError, match='needs fitted statistics'):
-        tool.main([osp.join(repo_root, CONFIG), ckpt, image, '--out', str(tmp_path / 'y'), '--scorer', 'SML',
-                   '--stats', str(tmp_path / 'nothing.pth')])
+        tool.main([
+            osp.join(repo_root, CONFIG), ckpt, image, '--out',
+            str(tmp_path / 'y'), '--scorer', 'SML', '--stats',
+            str(tmp_path / 'nothing.pth')
+        ])
 
 
 def test_infer_glob_input(repo_root, model_and_ckpt, image_folder, tmp_path, capsys):
     tool = load_tool(repo_root, 'tools/infer.py')
     ckpt = model_and_ckpt[1]
     out = tmp_path / 'glob'
-    assert tool.main([osp.join(repo_root, CONFIG), ckpt, str(image_folder / '*.png'), '--out', str(out),
-                      '--scorer', 'Energy']) == 0
+    assert tool.main(
+        [osp.join(repo_root, CONFIG), ckpt,
+         str(image_folder / '*.png'), '--out',
+         str(out), '--scorer', 'Energy']) == 0
     summary = json.load(open(out / 'infer_summary.json'))
     assert summary['scorer'] == 'Energy' and len(summary['processed']) == 2  # scene.png, gray.png (broken skipped)
-    assert tool.main([osp.join(repo_root, CONFIG), ckpt, str(tmp_path / 'nothing' / '*.png'), '--out',
-                      str(tmp_path / 'w')]) == 1
+    assert tool.main(
+        [osp.join(repo_root, CONFIG), ckpt,
+         str(tmp_path / 'nothing' / '*.png'), '--out',
+         str(tmp_path / 'w')]) == 1
     assert 'matches no image file' in capsys.readouterr().err
 
 
@@ -132,8 +151,10 @@ def test_infer_refuses_a_checkpoint_that_does_not_fit(repo_root, model_and_ckpt,
     tool = load_tool(repo_root, 'tools/infer.py')
     weights = dict(model_and_ckpt[0].state_dict())
     if case == 'five_classes':  # a checkpoint trained for 5 classes
-        weights.update({'decode_head.conv_seg.weight': torch.zeros(5, 64, 1, 1), 'decode_head.conv_seg.bias':
-                        torch.zeros(5)})
+        weights.update({
+            'decode_head.conv_seg.weight': torch.zeros(5, 64, 1, 1),
+            'decode_head.conv_seg.bias': torch.zeros(5)
+        })
         expected = ('- 2 weight(s) of another shape (checkpoint vs model): decode_head.conv_seg.weight (5, 64, 1, 1) '
                     'vs (13, 64, 1, 1), decode_head.conv_seg.bias (5,) vs (13,)')
     else:

@@ -30,22 +30,37 @@ def fabricate(work):
     for protocol in ('pooled', 'per_image'):
         summary[protocol] = {}
         for name, (fpr, auroc, aupr) in {'MSP': (60.0, 80.0, 5.0), 'Mahalanobis': (30.0, 90.0, 12.0)}.items():
-            summary[protocol][name] = dict(AUROC=auroc, AUPR=aupr, FPR95=fpr, F1=9.0, F1_threshold=-0.5, num_images=4,
-                                           num_pixels=1000, num_anomaly_pixels=10)
-            metrics.update({f'anomaly/{protocol}/{name}/{k}': v for k, v in summary[protocol][name].items()
-                            if k in ('AUROC', 'AUPR', 'FPR95', 'F1', 'F1_threshold')})
-    json.dump(dict(config='configs/nonexistent.py', checkpoint='epoch_1.pth', metrics=metrics),
-              open(test / 'test_results.json', 'w'))
+            summary[protocol][name] = dict(
+                AUROC=auroc,
+                AUPR=aupr,
+                FPR95=fpr,
+                F1=9.0,
+                F1_threshold=-0.5,
+                num_images=4,
+                num_pixels=1000,
+                num_anomaly_pixels=10)
+            metrics.update({
+                f'anomaly/{protocol}/{name}/{k}': v
+                for k, v in summary[protocol][name].items() if k in ('AUROC', 'AUPR', 'FPR95', 'F1', 'F1_threshold')
+            })
+    json.dump(
+        dict(config='configs/nonexistent.py', checkpoint='epoch_1.pth', metrics=metrics),
+        open(test / 'test_results.json', 'w'))
     json.dump(summary, open(anomaly / 'anomaly_metrics.json', 'w'))
     (anomaly / 'anomaly_metrics.csv').write_text('protocol,scorer\n')
     png(anomaly / 'roc_curves.png')
     png(anomaly / 'pr_curves.png')
-    index = dict(scorer='MSP', threshold=-0.4, operating_point='95% recall (pooled)', grid='grid.png',
-                 scorer_grid='scorer_grid.png', panels=[])
+    index = dict(
+        scorer='MSP',
+        threshold=-0.4,
+        operating_point='95% recall (pooled)',
+        grid='grid.png',
+        scorer_grid='scorer_grid.png',
+        panels=[])
     for i in range(4):
         png(panels / f't5_{i}_panel.png')
-        index['panels'].append(dict(image=f't5/{i}.png', file=f't5_{i}_panel.png', mIoU=40.0, precision=5.0,
-                                    recall=96.0))
+        index['panels'].append(
+            dict(image=f't5/{i}.png', file=f't5_{i}_panel.png', mIoU=40.0, precision=5.0, recall=96.0))
     png(panels / 'grid.png')
     png(panels / 'scorer_grid.png')
     json.dump(index, open(panels / 'panels.json', 'w'))
@@ -66,8 +81,10 @@ def test_report_gathers_tables_curves_panels_and_data(repo_root, tmp_path, tiny_
     assert 'OK: 18 images checked' in text  # integrity check of the data root
     assert '| anomaly | 0.000 | 0.000 |' in text  # class distribution: no anomaly in train / val
     links = re.findall(r'!\[[^\]]*\]\(([^)]+)\)', text)
-    assert {'roc_curves.png', 'pr_curves.png', 'comparison_bars.png', 'panels/grid.png', 'panels/scorer_grid.png',
-            'class_distribution.png'} <= set(links)
+    assert {
+        'roc_curves.png', 'pr_curves.png', 'comparison_bars.png', 'panels/grid.png', 'panels/scorer_grid.png',
+        'class_distribution.png'
+    } <= set(links)
     for link in links:
         assert (report / link).is_file(), link
     # a second run does not pick up its own report folder, and an empty dir is an error

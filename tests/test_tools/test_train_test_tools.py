@@ -19,15 +19,25 @@ def _run(repo_root, args, timeout=600):
 
 
 def _options(data_root, epochs):
-    return ['--cfg-options', f'train_dataloader.dataset.data_root={data_root}',
-            f'val_dataloader.dataset.data_root={data_root}', f'test_dataloader.dataset.data_root={data_root}',
-            # 96x96 crops keep the CPU cost of a test run small
-            'train_dataloader.dataset.pipeline.2.output_size=(96,96)', 'model.data_preprocessor.size=(96,96)',
-            f'train_cfg.max_epochs={epochs}', 'train_cfg.val_interval=100', 'default_hooks.logger.interval=1',
-            'default_hooks.checkpoint.interval=1', 'train_dataloader.num_workers=0',
-            'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
-            'val_dataloader.persistent_workers=False', 'test_dataloader.num_workers=0',
-            'test_dataloader.persistent_workers=False']
+    return [
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'val_dataloader.dataset.data_root={data_root}',
+        f'test_dataloader.dataset.data_root={data_root}',
+        # 96x96 crops keep the CPU cost of a test run small
+        'train_dataloader.dataset.pipeline.2.output_size=(96,96)',
+        'model.data_preprocessor.size=(96,96)',
+        f'train_cfg.max_epochs={epochs}',
+        'train_cfg.val_interval=100',
+        'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.interval=1',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'
+    ]
 
 
 def _losses(work_dir):
@@ -64,8 +74,8 @@ def test_resume_continues_from_checkpoint(repo_root, tiny_street_hazards, traine
     import shutil
     resumed = str(tmp_path / 'resumed')
     shutil.copytree(work_dir, resumed)
-    log = _run(repo_root, ['tools/train.py', CONFIG, '--work-dir', resumed, '--resume']
-               + _options(tiny_street_hazards, 10))
+    log = _run(repo_root,
+               ['tools/train.py', CONFIG, '--work-dir', resumed, '--resume'] + _options(tiny_street_hazards, 10))
     assert 'resumed epoch: 8, iter: 16' in log
     assert osp.isfile(osp.join(resumed, 'epoch_10.pth'))
     iters = [it for it, _ in _losses(resumed) if it > 16]
@@ -75,8 +85,10 @@ def test_resume_continues_from_checkpoint(repo_root, tiny_street_hazards, traine
 def test_test_tool_reports_miou(repo_root, tiny_street_hazards, trained, tmp_path):
     work_dir, _ = trained
     out_dir = str(tmp_path / 'test')
-    log = _run(repo_root, ['tools/test.py', CONFIG, osp.join(work_dir, 'epoch_8.pth'), '--work-dir', out_dir]
-               + _options(tiny_street_hazards, 8))
+    log = _run(
+        repo_root,
+        ['tools/test.py', CONFIG, osp.join(work_dir, 'epoch_8.pth'), '--work-dir', out_dir] +
+        _options(tiny_street_hazards, 8))
     assert 'mIoU' in log
     results = json.load(open(osp.join(out_dir, 'test_results.json')))
     assert 0.0 <= results['metrics']['mIoU'] <= 100.0
@@ -96,11 +108,13 @@ def _five_class_checkpoint(repo_root, path):
 def test_train_load_from_another_head_says_what_it_skipped(repo_root, tiny_street_hazards, tmp_path):
     """Fine-tuning (``load_from``) stays lenient but logs one line with what was loaded and what was skipped."""
     ckpt = _five_class_checkpoint(repo_root, str(tmp_path / 'five_classes.pth'))
-    log = _run(repo_root, ['tools/train.py', CONFIG, '--work-dir', str(tmp_path / 'ft')] + _options(
-        tiny_street_hazards, 1) + [f'load_from={ckpt}'])
+    log = _run(repo_root,
+               ['tools/train.py', CONFIG, '--work-dir', str(tmp_path / 'ft')] + _options(tiny_street_hazards, 1) +
+               [f'load_from={ckpt}'])
     line = next(line for line in log.splitlines() if f'checkpoint {ckpt}: loaded' in line)
-    matched, total = re.search(r'loaded (\d+) of (\d+) model weights; 4 of another shape skipped '
-                               r'\(decode_head\.conv_seg\.weight \(5, 64, 1, 1\) vs \(13, 64, 1, 1\)', line).groups()
+    matched, total = re.search(
+        r'loaded (\d+) of (\d+) model weights; 4 of another shape skipped '
+        r'\(decode_head\.conv_seg\.weight \(5, 64, 1, 1\) vs \(13, 64, 1, 1\)', line).groups()
     assert int(matched) == int(total) - 4 and 'WARNING' in line
 
 
@@ -111,14 +125,18 @@ def test_test_tool_refuses_a_checkpoint_of_another_head(repo_root, tiny_street_h
     """
     ckpt = _five_class_checkpoint(repo_root, str(tmp_path / 'five_classes.pth'))
     out_dir = str(tmp_path / 'test')
-    proc = subprocess.run([sys.executable, 'tools/test.py', CONFIG, ckpt, '--work-dir', out_dir]
-                          + _options(tiny_street_hazards, 1), cwd=repo_root, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', CONFIG, ckpt, '--work-dir', out_dir] + _options(tiny_street_hazards, 1),
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=600)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     lines = proc.stderr.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith('tools/test.py: '))
-    matched, total = re.fullmatch(rf'tools/test.py: checkpoint {re.escape(ckpt)} does not fit the model: (\d+) of '
-                                  r'(\d+) model weights match it', lines[first]).groups()
+    matched, total = re.fullmatch(
+        rf'tools/test.py: checkpoint {re.escape(ckpt)} does not fit the model: (\d+) of '
+        r'(\d+) model weights match it', lines[first]).groups()
     assert int(matched) == int(total) - 4
     assert lines[first + 1] == (
         '- 4 weight(s) of another shape (checkpoint vs model): decode_head.conv_seg.weight (5, 64, 1, 1) vs '

@@ -132,6 +132,6 @@ def test_lenient_check_logs_one_summary_line(caplog):
     assert len(fit.mismatched) == 3
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger=logger.name):
-        assert check_checkpoint_fits(Segmentor(13), Segmentor(13).state_dict(), 'same.pth', strict=False,
-                                     logger=logger).ok
+        assert check_checkpoint_fits(
+            Segmentor(13), Segmentor(13).state_dict(), 'same.pth', strict=False, logger=logger).ok
     assert not caplog.records

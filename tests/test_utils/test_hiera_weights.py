@@ -32,9 +32,15 @@ def test_converted_weights_load_into_the_backbone(timm_weights, tmp_path):
     assert tuple(source['pos_embed'].shape) == (1, 56 * 56, 96)
     assert count == len([k for k in source if not k.startswith('head.')])
 
-    backbone = MODELS.build(dict(type='TIMMBackbone', model_name='hiera_tiny_224', pretrained=False,
-                                 features_only=True, out_indices=(0, 1, 2, 3), img_size=SIZE,
-                                 init_cfg=dict(type='Pretrained', checkpoint=dst)))
+    backbone = MODELS.build(
+        dict(
+            type='TIMMBackbone',
+            model_name='hiera_tiny_224',
+            pretrained=False,
+            features_only=True,
+            out_indices=(0, 1, 2, 3),
+            img_size=SIZE,
+            init_cfg=dict(type='Pretrained', checkpoint=dst)))
     backbone.init_weights()
     hiera = backbone.timm_model.model
     for key in ('patch_embed.proj.weight', 'blocks.0.attn.qkv.weight', 'blocks.11.mlp.fc2.bias'):
@@ -66,9 +72,14 @@ def test_converter_tool_writes_what_the_library_writes(timm_weights, tmp_path):
     src, _ = timm_weights
     repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     dst_tool, dst_lib = str(tmp_path / 'tool.pth'), str(tmp_path / 'lib.pth')
-    proc = subprocess.run([sys.executable, osp.join(repo, 'tools', 'model_converters', 'hiera2mmseg.py'), src,
-                           dst_tool, '--img-size', *map(str, SIZE), '--model', 'hiera_tiny_224'],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(repo, 'tools', 'model_converters', 'hiera2mmseg.py'), src, dst_tool, '--img-size', *map(str, SIZE),
+        '--model', 'hiera_tiny_224'
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr
     count, _ = convert_hiera_checkpoint(src, dst_lib, SIZE, model_name='hiera_tiny_224')
     assert proc.stdout.strip() == f'{count} tensors for hiera_tiny_224 at 64x96 written to {dst_tool}'

@@ -15,7 +15,7 @@ class Payload:
     """Stands for an arbitrary pickled object that must never be unpickled."""
 
     def __reduce__(self):
-        return (print, ('this would run on load',))
+        return (print, ('this would run on load', ))
 
 
 class Custom:
@@ -28,8 +28,13 @@ def _mmengine_like_checkpoint() -> dict:
     hub.update_scalar('train/loss', 1.2)
     hub.update_info('iter', 3)
     return dict(
-        meta=dict(epoch=1, iter=3, seed=0, dataset_meta=dict(classes=('a', 'b'), palette=[[0, 0, 0], [1, 1, 1]]),
-                  hook_msgs=dict(best_score=np.float64(0.5)), mean=np.array([1.0, 2.0], np.float32)),
+        meta=dict(
+            epoch=1,
+            iter=3,
+            seed=0,
+            dataset_meta=dict(classes=('a', 'b'), palette=[[0, 0, 0], [1, 1, 1]]),
+            hook_msgs=dict(best_score=np.float64(0.5)),
+            mean=np.array([1.0, 2.0], np.float32)),
         state_dict=dict(weight=torch.ones(2, 2)),
         message_hub=hub.state_dict(),
         optimizer=dict(state={}, param_groups=[dict(lr=1e-4, betas=(0.9, 0.999))]))

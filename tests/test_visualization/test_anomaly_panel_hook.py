@@ -43,8 +43,12 @@ def sample(idx: int, with_anomaly: bool, tmp_path) -> SegDataSample:
 
 def fake_runner(tmp_path, scorers=()):
     metric = SimpleNamespace(scorers=list(scorers))
-    return SimpleNamespace(test_loop=SimpleNamespace(evaluator=SimpleNamespace(metrics=[metric]), dataloader=None),
-                           cfg=Config(dict()), log_dir=str(tmp_path / 'log'), model=torch.nn.Identity(), iter=0)
+    return SimpleNamespace(
+        test_loop=SimpleNamespace(evaluator=SimpleNamespace(metrics=[metric]), dataloader=None),
+        cfg=Config(dict()),
+        log_dir=str(tmp_path / 'log'),
+        model=torch.nn.Identity(),
+        iter=0)
 
 
 def run_hook(hook, runner, samples, metrics=None):
@@ -66,8 +70,15 @@ def test_hook_is_registered_and_validates_arguments():
 def test_hook_selects_anomalous_images_and_writes_panels(tmp_path):
     samples = [sample(i, with_anomaly=i % 2 == 1, tmp_path=tmp_path) for i in range(6)]
     out = tmp_path / 'panels'
-    hook = AnomalyPanelHook(draw=True, scorer='MaxLogit', max_panels=2, grid_size=2, interval=1,
-                            out_dir=str(out), dpi=40, compare_scorers=False)
+    hook = AnomalyPanelHook(
+        draw=True,
+        scorer='MaxLogit',
+        max_panels=2,
+        grid_size=2,
+        interval=1,
+        out_dir=str(out),
+        dpi=40,
+        compare_scorers=False)
     run_hook(hook, fake_runner(tmp_path), samples)
     index = json.load(open(out / 'panels.json'))
     assert [osp.basename(p['image']) for p in index['panels']] == ['img_1.png', 'img_3.png']
@@ -86,8 +97,8 @@ def test_hook_fixed_threshold_marks_tp_and_fp(tmp_path):
 
     def panel(threshold, name):
         out = tmp_path / name
-        hook = AnomalyPanelHook(draw=True, threshold=threshold, max_panels=1, grid_size=0, out_dir=str(out), dpi=40,
-                                compare_scorers=False)
+        hook = AnomalyPanelHook(
+            draw=True, threshold=threshold, max_panels=1, grid_size=0, out_dir=str(out), dpi=40, compare_scorers=False)
         run_hook(hook, fake_runner(tmp_path), samples)
         index = json.load(open(out / 'panels.json'))
         img = mmcv.imread(str(out / index['panels'][0]['file']), channel_order='rgb').reshape(-1, 3).astype(int)

@@ -71,12 +71,12 @@ def test_error_map_and_detection_colours_follow_the_masks():
 
 
 def test_image_statistics_match_mmseg_and_sklearn():
-    from mmseg.evaluation.metrics import IoUMetric
     import torch
+    from mmseg.evaluation.metrics import IoUMetric
     d = scene()
     stats = image_statistics(d, 0.5, 13)
-    inter, union, _, _ = IoUMetric.intersect_and_union(torch.from_numpy(d.pred_sem_seg.astype(np.int64)),
-                                                       torch.from_numpy(d.gt_sem_seg.astype(np.int64)), 13, 255)
+    inter, union, _, _ = IoUMetric.intersect_and_union(
+        torch.from_numpy(d.pred_sem_seg.astype(np.int64)), torch.from_numpy(d.gt_sem_seg.astype(np.int64)), 13, 255)
     present = union > 0
     assert stats['mIoU'] == pytest.approx(100 * float((inter[present] / union[present]).mean()))
     y = d.gt_anomaly.reshape(-1)
@@ -109,12 +109,14 @@ def _cell_pixel(box, row, col):
 
 def test_anomaly_panel_size_and_content():
     d = scene()
-    img, layout = draw_anomaly_panel(d, 0.5, META['classes'], META['palette'], 'MaxLogit', '95% recall',
-                                     cell_width=3.0, dpi=60, return_layout=True)
+    img, layout = draw_anomaly_panel(
+        d, 0.5, META['classes'], META['palette'], 'MaxLogit', '95% recall', cell_width=3.0, dpi=60, return_layout=True)
     fig_h = 0.55 + 3 * 3.0 * H / W + 3 * 0.55 + 0.95
     assert img.shape == (round(fig_h * 60), round((3 * 3.0 + 0.3) * 60), 3)
-    assert set(layout) == {'input', 'ground truth', 'prediction', 'overlay', 'confidence', 'error map',
-                           'anomaly heat map', 'detection', 'outcomes'}
+    assert set(layout) == {
+        'input', 'ground truth', 'prediction', 'overlay', 'confidence', 'error map', 'anomaly heat map', 'detection',
+        'outcomes'
+    }
 
     def cell(name):
         x0, y0, x1, y1 = layout[name]

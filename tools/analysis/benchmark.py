@@ -53,20 +53,34 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Parameters, FLOPs and latency of segmentation configs, measured side by side')
     parser.add_argument('configs', nargs='+', metavar='CONFIG', help='config files to compare')
-    parser.add_argument('--shape', type=int, nargs='+', default=[512, 512], metavar='N',
-                        help='input size "H W" (or one number for a square); default 512 512')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        default=[512, 512],
+        metavar='N',
+        help='input size "H W" (or one number for a square); default 512 512')
     parser.add_argument('--device', default='cpu', help='torch device, e.g. cpu, cuda, cuda:1 (default cpu)')
     parser.add_argument('--warmup', type=int, default=3, help='untimed runs before timing (default 3)')
     parser.add_argument('--runs', type=int, default=10, help='timed runs; the median is reported (default 10)')
-    parser.add_argument('--mode', choices=['predict', 'tensor'], default='predict',
-                        help="what is timed: the full 'predict' call (default) or the raw 'tensor' forward")
-    parser.add_argument('--reference', choices=['first', 'slowest'], default='first',
-                        help="config the 'relative' column compares with (default: the first one)")
+    parser.add_argument(
+        '--mode',
+        choices=['predict', 'tensor'],
+        default='predict',
+        help="what is timed: the full 'predict' call (default) or the raw 'tensor' forward")
+    parser.add_argument(
+        '--reference',
+        choices=['first', 'slowest'],
+        default='first',
+        help="config the 'relative' column compares with (default: the first one)")
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch default)')
     parser.add_argument('--no-flops', action='store_true', help='skip the FLOP count (it traces the model)')
     parser.add_argument('--out', default=None, help='also write the results to this JSON file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='key=value overrides applied to every config, e.g. model.decode_head.num_classes=21')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='key=value overrides applied to every config, e.g. model.decode_head.num_classes=21')
     args = parser.parse_args(argv)
     if len(args.shape) == 1:
         args.shape = [args.shape[0], args.shape[0]]
@@ -176,8 +190,12 @@ class Candidate:
 
     def result(self) -> Dict:
         t = self.times
-        return dict(config=self.path, name=self.name, params=self.params, flops=self.flops,
-                    latency_ms=dict(median=statistics.median(t), min=min(t), max=max(t), runs=list(t)))
+        return dict(
+            config=self.path,
+            name=self.name,
+            params=self.params,
+            flops=self.flops,
+            latency_ms=dict(median=statistics.median(t), min=min(t), max=max(t), runs=list(t)))
 
 
 def run_benchmark(candidates: List[Candidate], warmup: int, runs: int, device: torch.device) -> None:
@@ -240,9 +258,9 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     ref = add_relative(results, args.reference)
 
     h, w = args.shape
-    header = (f'input 1x3x{h}x{w}, device {args.device}'
-              + (f' ({torch.get_num_threads()} threads)' if device.type == 'cpu' else '')
-              + f', mode {args.mode}, median of {args.runs} runs after {args.warmup} warm-up; '
+    header = (f'input 1x3x{h}x{w}, device {args.device}' +
+              (f' ({torch.get_num_threads()} threads)' if device.type == 'cpu' else '') +
+              f', mode {args.mode}, median of {args.runs} runs after {args.warmup} warm-up; '
               f'relative = latency of {results[ref]["name"]} / latency (> 1 = faster)')
     busy = [x for x in (load_before, load_after) if x is not None and x > (os.cpu_count() or 1)]
     if busy and device.type == 'cpu':
@@ -252,10 +270,17 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     print(header)
     print(format_table(results, ref).get_string())
     if args.out:
-        meta = dict(shape=[h, w], device=args.device, threads=torch.get_num_threads(), mode=args.mode,
-                    warmup=args.warmup, runs=args.runs, reference=results[ref]['config'],
-                    torch=torch.__version__, cpu_count=os.cpu_count(),
-                    load_average=dict(before=load_before, after=load_after))
+        meta = dict(
+            shape=[h, w],
+            device=args.device,
+            threads=torch.get_num_threads(),
+            mode=args.mode,
+            warmup=args.warmup,
+            runs=args.runs,
+            reference=results[ref]['config'],
+            torch=torch.__version__,
+            cpu_count=os.cpu_count(),
+            load_average=dict(before=load_before, after=load_after))
         with open(args.out, 'w') as f:
             json.dump(dict(meta=meta, results=results), f, indent=2)
         _log(f'results written to {args.out}')

@@ -14,16 +14,19 @@ import sys
 from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from anomseg_plugins.datasets.street_hazards import SPLIT_PREFIXES  # noqa: E402
-from anomseg_plugins.visualization.class_distribution import (class_distribution, problems,  # noqa: E402
-                                                              to_prettytable, write_outputs)
+from anomseg_plugins.datasets.street_hazards import SPLIT_PREFIXES
+from anomseg_plugins.visualization.class_distribution import class_distribution, problems, to_prettytable, write_outputs
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Pixel share and image presence per class and split')
     parser.add_argument('data_root', help='StreetHazards root (holding train/ and test/)')
-    parser.add_argument('--splits', nargs='+', default=list(SPLIT_PREFIXES), choices=list(SPLIT_PREFIXES),
-                        help='splits to count (default: all)')
+    parser.add_argument(
+        '--splits',
+        nargs='+',
+        default=list(SPLIT_PREFIXES),
+        choices=list(SPLIT_PREFIXES),
+        help='splits to count (default: all)')
     parser.add_argument('--out', default='work_dirs/class_distribution', help='output folder')
     parser.add_argument('--no-plot', action='store_true', help='skip the bar chart')
     return parser.parse_args(argv)

@@ -16,21 +16,28 @@ import sys
 from typing import List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from anomseg_plugins.visualization.comparison import (COLUMNS, ResultFileError, comparison_rows,  # noqa: E402
-                                                      find_result_files, load_result, plot_comparison_bars,
-                                                      sort_rows, to_markdown, to_prettytable, used_columns,
-                                                      write_csv, write_json)
+from anomseg_plugins.visualization.comparison import (COLUMNS, ResultFileError, comparison_rows, find_result_files,
+                                                      load_result, plot_comparison_bars, sort_rows, to_markdown,
+                                                      to_prettytable, used_columns, write_csv, write_json)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Compare test runs: one table of model x scorer')
-    parser.add_argument('inputs', nargs='+', metavar='WORK_DIR_OR_JSON',
-                        help='test_results.json files of tools/test.py, or folders holding them')
-    parser.add_argument('--names', nargs='+', default=None,
-                        help='display names, one per result file found (default: config file names)')
-    parser.add_argument('--sort-by', default='pooled/AUPR',
-                        help=f'column to order rows by, best first: {", ".join(COLUMNS)} or "none" '
-                             '(default pooled/AUPR)')
+    parser.add_argument(
+        'inputs',
+        nargs='+',
+        metavar='WORK_DIR_OR_JSON',
+        help='test_results.json files of tools/test.py, or folders holding them')
+    parser.add_argument(
+        '--names',
+        nargs='+',
+        default=None,
+        help='display names, one per result file found (default: config file names)')
+    parser.add_argument(
+        '--sort-by',
+        default='pooled/AUPR',
+        help=f'column to order rows by, best first: {", ".join(COLUMNS)} or "none" '
+        '(default pooled/AUPR)')
     parser.add_argument('--out', default='work_dirs/compare', help='output folder (default work_dirs/compare)')
     parser.add_argument('--no-plot', action='store_true', help='skip comparison_bars.png')
     args = parser.parse_args(argv)
@@ -41,8 +48,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def compare(inputs: Sequence[str], out_dir: str, names: Optional[Sequence[str]] = None,
-            sort_by: Optional[str] = 'pooled/AUPR', plot: bool = True) -> dict:
+def compare(inputs: Sequence[str],
+            out_dir: str,
+            names: Optional[Sequence[str]] = None,
+            sort_by: Optional[str] = 'pooled/AUPR',
+            plot: bool = True) -> dict:
     """Load, tabulate and write everything; returns ``dict(rows, files, skipped, table)``."""
     files, skipped = find_result_files(inputs)
     results: List[dict] = []

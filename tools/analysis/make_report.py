@@ -28,7 +28,7 @@ import time
 from typing import List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from anomseg_plugins.visualization import comparison  # noqa: E402
+from anomseg_plugins.visualization import comparison
 
 PANEL_CELLS = [
     ('input', 'the test image as read from disk.'),
@@ -54,8 +54,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Write <work_dir>/report: metrics tables, curves, comparison, panels')
     parser.add_argument('work_dir', help='work dir of a training / test run (searched recursively)')
     parser.add_argument('--out', default=None, help='report folder (default WORK_DIR/report)')
-    parser.add_argument('--data-root', default=None,
-                        help='dataset root for the data section (default: the run config\'s test data_root)')
+    parser.add_argument(
+        '--data-root',
+        default=None,
+        help='dataset root for the data section (default: the run config\'s test data_root)')
     parser.add_argument('--num-panels', type=int, default=3, help='3x3 panels copied into the report (default 3)')
     parser.add_argument('--no-data', action='store_true', help='skip the class distribution and integrity check')
     return parser.parse_args(argv)
@@ -100,10 +102,11 @@ def data_root_of(result: dict) -> Optional[str]:
 def anomaly_tables(summary: dict) -> str:
     """Markdown tables (one per protocol) of ``anomaly_metrics.json``; best values in bold."""
     out = []
-    explain = dict(pooled='every evaluated pixel of the test set ranked together (FPR95 at the first threshold '
-                          'reaching 95% recall)',
-                   per_image='metrics of each image holding both anomalous and normal pixels, averaged (FPR95 at the '
-                             'recall nearest 95%, as the official StreetHazards code)')
+    explain = dict(
+        pooled='every evaluated pixel of the test set ranked together (FPR95 at the first threshold '
+        'reaching 95% recall)',
+        per_image='metrics of each image holding both anomalous and normal pixels, averaged (FPR95 at the '
+        'recall nearest 95%, as the official StreetHazards code)')
     for protocol, per_scorer in summary.items():
         if not per_scorer:
             continue
@@ -116,18 +119,20 @@ def anomaly_tables(summary: dict) -> str:
                 best[key] = max(vals) if higher else min(vals)
         first = per_scorer[names[0]]
         size = (f'{first.get("num_images")} images, {first.get("num_pixels")} pixels, '
-                f'{first.get("num_anomaly_pixels")} anomalous' if protocol == 'pooled'
-                else f'{first.get("num_images")} images with both classes')
+                f'{first.get("num_anomaly_pixels")} anomalous'
+                if protocol == 'pooled' else f'{first.get("num_images")} images with both classes')
         out.append(f'**{protocol.replace("_", "-")} protocol**: {explain.get(protocol, "")}; {size}.\n')
         out.append('| Scorer | FPR95 ↓ | AUROC ↑ | AUPR ↑ | best F1 ↑ | F1 threshold |')
         out.append('|---|---:|---:|---:|---:|---:|')
         for n in names:
             e = per_scorer[n]
-            cells = [comparison.format_value(e.get(k) if _finite(e.get(k)) else float('nan'), best.get(k), ('**', '**'))
-                     for k, _ in cols]
+            cells = [
+                comparison.format_value(e.get(k) if _finite(e.get(k)) else float('nan'), best.get(k), ('**', '**'))
+                for k, _ in cols
+            ]
             thr = e.get('F1_threshold')
-            out.append(f'| {n} | ' + ' | '.join(cells) + f' | {thr:.4g} |' if _finite(thr) else
-                       f'| {n} | ' + ' | '.join(cells) + ' | - |')
+            out.append(f'| {n} | ' + ' | '.join(cells) + f' | {thr:.4g} |' if _finite(thr) else f'| {n} | ' +
+                       ' | '.join(cells) + ' | - |')
         out.append('')
     return '\n'.join(out)
 
@@ -137,8 +142,8 @@ def closed_set_table(metrics: dict) -> str:
     keys = [k for k in ('mIoU', 'mAcc', 'aAcc') if k in closed]
     if not keys:
         return '_no closed-set metric in the results_\n'
-    return ('| ' + ' | '.join(keys) + ' |\n|' + '---:|' * len(keys) + '\n| '
-            + ' | '.join(f'{closed[k]:.2f}' for k in keys) + ' |\n')
+    return ('| ' + ' | '.join(keys) + ' |\n|' + '---:|' * len(keys) + '\n| ' + ' | '.join(f'{closed[k]:.2f}'
+                                                                                          for k in keys) + ' |\n')
 
 
 def copy(src: str, dst_dir: str, name: Optional[str] = None) -> str:
@@ -148,7 +153,10 @@ def copy(src: str, dst_dir: str, name: Optional[str] = None) -> str:
     return dst
 
 
-def make_report(work_dir: str, out_dir: Optional[str] = None, data_root: Optional[str] = None, num_panels: int = 3,
+def make_report(work_dir: str,
+                out_dir: Optional[str] = None,
+                data_root: Optional[str] = None,
+                num_panels: int = 3,
                 with_data: bool = True) -> dict:
     """Write the report; returns ``dict(readme, files, notes, seconds)``."""
     start = time.time()
@@ -162,11 +170,12 @@ def make_report(work_dir: str, out_dir: Optional[str] = None, data_root: Optiona
         main = json.load(f)
     notes: List[str] = []
     files: List[str] = []
-    md = [f'# Test report: {osp.basename(osp.normpath(work_dir))}', '',
-          f'- config: `{main.get("config")}`', f'- checkpoint: `{main.get("checkpoint")}`',
-          f'- results: `{osp.relpath(main_file, out_dir)}` (tools/test.py); '
-          f'generated {time.strftime("%Y-%m-%d %H:%M")}',
-          '', '## Closed-set segmentation', '', closed_set_table(main.get('metrics', {}))]
+    md = [
+        f'# Test report: {osp.basename(osp.normpath(work_dir))}', '', f'- config: `{main.get("config")}`',
+        f'- checkpoint: `{main.get("checkpoint")}`', f'- results: `{osp.relpath(main_file, out_dir)}` (tools/test.py); '
+        f'generated {time.strftime("%Y-%m-%d %H:%M")}', '', '## Closed-set segmentation', '',
+        closed_set_table(main.get('metrics', {}))
+    ]
 
     # anomaly metrics + curves
     anomaly_dir = anomaly_dir_of(main_file, work_dir, out_dir)
@@ -182,8 +191,10 @@ def make_report(work_dir: str, out_dir: Optional[str] = None, data_root: Optiona
         for n in curves:
             files.append(copy(osp.join(anomaly_dir, n), out_dir))
         if curves:
-            md += ['### Curves (pooled pixels)', '', ' '.join(f'![{n}]({n})' for n in curves), '',
-                   'ROC: dots mark the false-positive rate at 95% recall (FPR95). PR: dots mark the best F1.', '']
+            md += [
+                '### Curves (pooled pixels)', '', ' '.join(f'![{n}]({n})' for n in curves), '',
+                'ROC: dots mark the false-positive rate at 95% recall (FPR95). PR: dots mark the best F1.', ''
+            ]
     else:
         md.append('_no AnomalyMetric output (anomaly/anomaly_metrics.json) below the work dir: test with an anomaly '
                   'config (configs/_base_/anomaly/)_\n')
@@ -205,8 +216,10 @@ def make_report(work_dir: str, out_dir: Optional[str] = None, data_root: Optiona
         comparison.write_json(cmp_rows, osp.join(out_dir, 'comparison.json'), columns, 'pooled/AUPR')
         files += [osp.join(out_dir, n) for n in ('comparison.md', 'comparison.csv', 'comparison.json')]
         bars = comparison.plot_comparison_bars(cmp_rows, osp.join(out_dir, 'comparison_bars.png'))
-        md += ['## Models x scorers', '', f'{len(results)} test run(s) below the work dir, best AUPR (pooled) first; '
-               'best value of each column in bold (`tools/analysis/compare.py`).', '', table]
+        md += [
+            '## Models x scorers', '', f'{len(results)} test run(s) below the work dir, best AUPR (pooled) first; '
+            'best value of each column in bold (`tools/analysis/compare.py`).', '', table
+        ]
         if bars:
             files.append(bars)
             md += ['![comparison](comparison_bars.png)', '']
@@ -223,23 +236,28 @@ def make_report(work_dir: str, out_dir: Optional[str] = None, data_root: Optiona
                   f'(threshold {index["threshold"]:.4g}). Drawn by `AnomalyPanelHook` from the test forward pass.\n')
         if index.get('scorer_grid') and osp.isfile(osp.join(panel_dir, index['scorer_grid'])):
             files.append(copy(osp.join(panel_dir, index['scorer_grid']), dst))
-            md += ['### Scorers side by side', '', 'Each heat map is scaled to its own range in the image; the '
-                   'column titles give each scorer\'s pooled AUPR / FPR95 (%).', '',
-                   f'![scorer grid](panels/{index["scorer_grid"]})', '']
+            md += [
+                '### Scorers side by side', '', 'Each heat map is scaled to its own range in the image; the '
+                'column titles give each scorer\'s pooled AUPR / FPR95 (%).', '',
+                f'![scorer grid](panels/{index["scorer_grid"]})', ''
+            ]
         if index.get('grid') and osp.isfile(osp.join(panel_dir, index['grid'])):
             files.append(copy(osp.join(panel_dir, index['grid']), dst))
             md += ['### Quick look', '', f'![grid](panels/{index["grid"]})', '']
         shown = [p for p in index.get('panels', []) if osp.isfile(osp.join(panel_dir, p['file']))][:num_panels]
         if shown:
-            md += ['### Panels', '', 'Every panel is a 3x3 figure:', '',
-                   '| row | left | middle | right |', '|---|---|---|---|',
-                   '| 1 | input | ground truth | prediction |', '| 2 | overlay | confidence | error map |',
-                   '| 3 | anomaly heat map | detection | TP / FP / FN |', '']
+            md += [
+                '### Panels', '', 'Every panel is a 3x3 figure:', '', '| row | left | middle | right |',
+                '|---|---|---|---|', '| 1 | input | ground truth | prediction |',
+                '| 2 | overlay | confidence | error map |', '| 3 | anomaly heat map | detection | TP / FP / FN |', ''
+            ]
             md += [f'- **{name}**: {text}' for name, text in PANEL_CELLS] + ['']
             for p in shown:
                 files.append(copy(osp.join(panel_dir, p['file']), dst))
-                md += [f'**{p["image"]}**: mIoU {_pct(p.get("mIoU"))}, precision {_pct(p.get("precision"))}, '
-                       f'recall {_pct(p.get("recall"))}', '', f'![{p["image"]}](panels/{p["file"]})', '']
+                md += [
+                    f'**{p["image"]}**: mIoU {_pct(p.get("mIoU"))}, precision {_pct(p.get("precision"))}, '
+                    f'recall {_pct(p.get("recall"))}', '', f'![{p["image"]}](panels/{p["file"]})', ''
+                ]
             more = len(index.get('panels', [])) - len(shown)
             if more > 0:
                 md.append(f'{more} more panel(s) in `{osp.relpath(panel_dir, out_dir)}`.\n')

@@ -25,9 +25,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('data_root', nargs='?', help='StreetHazards root (holding train/ and test/)')
     parser.add_argument('--config', help='check the datasets of this config\'s dataloaders instead')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
-    parser.add_argument('--splits', nargs='+', default=None,
-                        help='StreetHazards splits (train val test) or, with --config, dataloaders '
-                             '(train val test); default: all')
+    parser.add_argument(
+        '--splits',
+        nargs='+',
+        default=None,
+        help='StreetHazards splits (train val test) or, with --config, dataloaders '
+        '(train val test); default: all')
     parser.add_argument('--workers', type=int, default=None, help='processes (default: min(8, CPUs))')
     parser.add_argument('--json', help='also write the full report (issues, sizes, label histograms) here')
     parser.add_argument('--max-list', type=int, default=50, help='offending files listed on screen')

@@ -35,14 +35,20 @@ def parse_args(argv=None):
     parser.add_argument('--num-train', type=int, default=shg.DEFAULT_NUM_TRAIN, help='images in training/t1-3')
     parser.add_argument('--num-val', type=int, default=shg.DEFAULT_NUM_VAL, help='images in validation/t4')
     parser.add_argument('--num-test', type=int, default=shg.DEFAULT_NUM_TEST, help='images in test/t5 + test/t6')
-    parser.add_argument('--size', type=parse_size, default=shg.DEFAULT_SIZE,
-                        help='WIDTHxHEIGHT (default %dx%d; the real dataset is 1280x720)' % shg.DEFAULT_SIZE)
+    parser.add_argument(
+        '--size',
+        type=parse_size,
+        default=shg.DEFAULT_SIZE,
+        help='WIDTHxHEIGHT (default %dx%d; the real dataset is 1280x720)' % shg.DEFAULT_SIZE)
     parser.add_argument('--seed', type=int, default=0, help='base seed (same seed -> identical files)')
-    parser.add_argument('--anomaly-fraction', type=float, default=0.01,
-                        help='expected share of anomaly pixels in the test split (real data: 0.0103)')
+    parser.add_argument(
+        '--anomaly-fraction',
+        type=float,
+        default=0.01,
+        help='expected share of anomaly pixels in the test split (real data: 0.0103)')
     parser.add_argument('--workers', type=int, default=1, help='parallel processes (output does not depend on it)')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace the train/ and test/ folders of a non-empty --out')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='replace the train/ and test/ folders of a non-empty --out')
     parser.add_argument('--quiet', action='store_true', help='no progress output')
     return parser.parse_args(argv)
 
@@ -50,10 +56,17 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        res = shg.generate_street_hazards(args.out, num_train=args.num_train, num_val=args.num_val,
-                                          num_test=args.num_test, size=args.size, seed=args.seed,
-                                          anomaly_fraction=args.anomaly_fraction, workers=args.workers,
-                                          overwrite=args.overwrite, verbose=not args.quiet)
+        res = shg.generate_street_hazards(
+            args.out,
+            num_train=args.num_train,
+            num_val=args.num_val,
+            num_test=args.num_test,
+            size=args.size,
+            seed=args.seed,
+            anomaly_fraction=args.anomaly_fraction,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            verbose=not args.quiet)
     except (FileExistsError, NotADirectoryError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

@@ -13,15 +13,20 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from anomseg_plugins.utils.hiera_weights import convert_hiera_checkpoint  # noqa: E402
+from anomseg_plugins.utils.hiera_weights import convert_hiera_checkpoint
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Convert timm's Hiera weights for anomseg's Hiera configs")
     parser.add_argument('src', help='timm weights file (.safetensors or .pth)')
     parser.add_argument('dst', help='output checkpoint for init_cfg=dict(type=\'Pretrained\', checkpoint=DST)')
-    parser.add_argument('--img-size', type=int, nargs=2, default=(736, 1280), metavar=('H', 'W'),
-                        help='input size the backbone is built for (default: 736 1280, the padded 1280x720 frame)')
+    parser.add_argument(
+        '--img-size',
+        type=int,
+        nargs=2,
+        default=(736, 1280),
+        metavar=('H', 'W'),
+        help='input size the backbone is built for (default: 736 1280, the padded 1280x720 frame)')
     parser.add_argument('--model', default='hiera_base_224', help='timm model name (default: hiera_base_224)')
     return parser.parse_args()
 

@@ -12,8 +12,11 @@ import re
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-FOLDERS = {'evaluation': 'anomseg_plugins/evaluation/', 'scorers': 'anomseg_plugins/scorers/',
-           'transforms': 'anomseg_plugins/datasets/transforms/'}
+FOLDERS = {
+    'evaluation': 'anomseg_plugins/evaluation/',
+    'scorers': 'anomseg_plugins/scorers/',
+    'transforms': 'anomseg_plugins/datasets/transforms/'
+}
 KILLED = {1, 3, 24, -24, 152, 255, 36, 37}  # killed, pytest internal error, timeouts, type check
 
 

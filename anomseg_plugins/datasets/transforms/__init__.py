@@ -7,6 +7,8 @@ from .paste_outliers import PasteOutliers
 from .photo_metric_distortion_no_hue import PhotoMetricDistortionNoHue
 from .random_gaussian_blur import RandomGaussianBlur
 
-__all__ = ['ImageReadError', 'LoadImageFromFileWithRetry', 'call_with_retry', 'LoadStreetHazardsAnnotations',
-           'map_street_hazards_labels', 'MultiScaleSquareCrop', 'PackAnomalySegInputs', 'RandomGaussianBlur',
-           'PasteOutliers', 'PhotoMetricDistortionNoHue']
+__all__ = [
+    'ImageReadError', 'LoadImageFromFileWithRetry', 'call_with_retry', 'LoadStreetHazardsAnnotations',
+    'map_street_hazards_labels', 'MultiScaleSquareCrop', 'PackAnomalySegInputs', 'RandomGaussianBlur', 'PasteOutliers',
+    'PhotoMetricDistortionNoHue'
+]

@@ -17,8 +17,12 @@ class ImageReadError(OSError):
     """An image (or annotation) that could not be read or decoded; the message names the file and the problem."""
 
 
-def call_with_retry(fn: Callable[[], T], path: str, what: str = 'image', max_retries: int = 3,
-                    retry_delay: float = 0.5, caller: str = 'anomseg') -> T:
+def call_with_retry(fn: Callable[[], T],
+                    path: str,
+                    what: str = 'image',
+                    max_retries: int = 3,
+                    retry_delay: float = 0.5,
+                    caller: str = 'anomseg') -> T:
     """Run ``fn()`` (read + decode ``path``), retrying transient failures a bounded number of times.
 
     ``fn`` raises (``OSError`` on a failed read from a network file system or a busy disk, a decoder error)
@@ -52,8 +56,11 @@ def call_with_retry(fn: Callable[[], T], path: str, what: str = 'image', max_ret
             raise ImageReadError(f'{caller}: cannot read {what} {path}: {problem} (failed {attempts} attempt(s)). '
                                  f'{hint}')
         delay = retry_delay * 2**(attempt - 1)
-        print_log(f'{caller}: reading {what} {path} failed ({problem}); retry {attempt}/{max_retries} in '
-                  f'{delay:.2g} s', logger='current', level=logging.WARNING)
+        print_log(
+            f'{caller}: reading {what} {path} failed ({problem}); retry {attempt}/{max_retries} in '
+            f'{delay:.2g} s',
+            logger='current',
+            level=logging.WARNING)
         time.sleep(delay)
     raise AssertionError('unreachable')  # pragma: no cover
 
@@ -102,8 +109,13 @@ class LoadImageFromFileWithRetry(LoadImageFromFile):
     def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
         try:
-            img = call_with_retry(lambda: self._read(filename), filename, 'image', self.max_retries,
-                                  self.retry_delay, caller=type(self).__name__)
+            img = call_with_retry(
+                lambda: self._read(filename),
+                filename,
+                'image',
+                self.max_retries,
+                self.retry_delay,
+                caller=type(self).__name__)
         except ImageReadError:
             if self.ignore_empty:
                 return None

@@ -11,8 +11,7 @@ from ..street_hazards import ANOMALY_FILE_VALUE, LABEL_OFFSET, NUM_KNOWN_CLASSES
 from .load_image_from_file_with_retry import call_with_retry
 
 
-def map_street_hazards_labels(raw: np.ndarray, ignore_index: int = 255,
-                              source: str = '<array>') -> tuple:
+def map_street_hazards_labels(raw: np.ndarray, ignore_index: int = 255, source: str = '<array>') -> tuple:
     """Map on-disk StreetHazards values to training labels and an anomaly mask.
 
     Args:
@@ -60,10 +59,13 @@ class LoadStreetHazardsAnnotations(LoadAnnotations):
         imdecode_backend / backend_args: as in mmseg's ``LoadAnnotations``.
     """
 
-    def __init__(self, ignore_index: int = 255, max_retries: int = 3, retry_delay: float = 0.5,
-                 imdecode_backend: str = 'pillow', backend_args: Optional[dict] = None) -> None:
-        super().__init__(reduce_zero_label=None, backend_args=backend_args,
-                         imdecode_backend=imdecode_backend)
+    def __init__(self,
+                 ignore_index: int = 255,
+                 max_retries: int = 3,
+                 retry_delay: float = 0.5,
+                 imdecode_backend: str = 'pillow',
+                 backend_args: Optional[dict] = None) -> None:
+        super().__init__(reduce_zero_label=None, backend_args=backend_args, imdecode_backend=imdecode_backend)
         self.ignore_index = ignore_index
         self.max_retries = max_retries
         self.retry_delay = retry_delay
@@ -74,8 +76,13 @@ class LoadStreetHazardsAnnotations(LoadAnnotations):
 
     def _load_seg_map(self, results: dict) -> None:
         path = results['seg_map_path']
-        raw = call_with_retry(lambda: self._read(path), path, what='annotation', max_retries=self.max_retries,
-                              retry_delay=self.retry_delay, caller=type(self).__name__)
+        raw = call_with_retry(
+            lambda: self._read(path),
+            path,
+            what='annotation',
+            max_retries=self.max_retries,
+            retry_delay=self.retry_delay,
+            caller=type(self).__name__)
         ori_shape = results.get('ori_shape')
         if ori_shape is not None and tuple(raw.shape[:2]) != tuple(ori_shape[:2]):
             raise ValueError(

@@ -47,9 +47,12 @@ class MultiScaleSquareCrop(BaseTransform):
             instead of clamping the square to the shorter image side (the study's behaviour, default).
     """
 
-    def __init__(self, output_size: Union[int, Sequence[int]] = 512,
-                 scale_range: Tuple[float, float] = (0.5, 2.0), base_size: Optional[int] = None,
-                 interpolation: str = 'bilinear', keep_scale: bool = False) -> None:
+    def __init__(self,
+                 output_size: Union[int, Sequence[int]] = 512,
+                 scale_range: Tuple[float, float] = (0.5, 2.0),
+                 base_size: Optional[int] = None,
+                 interpolation: str = 'bilinear',
+                 keep_scale: bool = False) -> None:
         super().__init__()
         if isinstance(output_size, int):
             output_size = (output_size, output_size)

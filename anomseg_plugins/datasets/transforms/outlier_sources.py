@@ -51,7 +51,7 @@ def random_shape_mask(h: int, w: int, rng: np.random.RandomState, shape: Optiona
         g = rng.rand(rng.randint(3, 6), rng.randint(3, 6)).astype(np.float32)
         field = cv2.resize(g, (w, h), interpolation=cv2.INTER_CUBIC)
         yy, xx = np.mgrid[0:h, 0:w]
-        radial = 1.0 - np.sqrt(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2)
+        radial = 1.0 - np.sqrt(((yy - cy) / ry)**2 + ((xx - cx) / rx)**2)
         mask = ((0.6 * radial + 0.4 * field) > 0.35).astype(np.uint8)
     elif shape == 'composite':
         parts = [random_shape_mask(h, w, rng, SHAPES[rng.randint(4)]) for _ in range(2)]
@@ -78,7 +78,10 @@ def _colour(rng: np.random.RandomState) -> np.ndarray:
     return rng.randint(0, 256, 3).astype(np.float32)
 
 
-def random_texture(h: int, w: int, rng: np.random.RandomState, img: Optional[np.ndarray] = None,
+def random_texture(h: int,
+                   w: int,
+                   rng: np.random.RandomState,
+                   img: Optional[np.ndarray] = None,
                    texture: Optional[str] = None) -> np.ndarray:
     """A ``(h, w, 3)`` uint8 texture: solid, stripes, checker, smooth colour noise, gradient, or ``scene_colours``
     (colours picked from random pixels of ``img``: known colours on an unknown object), then shaded top to bottom

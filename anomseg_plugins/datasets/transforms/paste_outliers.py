@@ -104,8 +104,8 @@ class PasteOutliers(BaseTransform):
             if not (a > bounds[0] and a <= b and (bounds[1] is None or b <= bounds[1])):
                 raise ValueError(f'PasteOutliers: {name} must be (min, max) with {bounds[0]} < min <= max'
                                  f'{" <= 1" if bounds[1] else ""}, got {(a, b)}')
-        for name, value in (('prob', prob), ('road_prob', road_prob), ('soft_prob', soft_prob),
-                            ('horizon', horizon), ('min_depth', min_depth)):
+        for name, value in (('prob', prob), ('road_prob', road_prob), ('soft_prob', soft_prob), ('horizon', horizon),
+                            ('min_depth', min_depth)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f'PasteOutliers: {name} must be in [0, 1], got {value}')
         self.num_outliers = (int(lo), int(hi))
@@ -211,8 +211,15 @@ class PasteOutliers(BaseTransform):
         label[ty0:ty1, tx0:tx1][hit] = self.outlier_index
         if anomaly is not None:
             anomaly[ty0:ty1, tx0:tx1][hit] = 1
-        return dict(source=name, bbox=(tx0, ty0, tx1, ty1), center=(cx, cy), on_road=on_road, depth=depth,
-                    scale=scale, height=ph, width=pw)
+        return dict(
+            source=name,
+            bbox=(tx0, ty0, tx1, ty1),
+            center=(cx, cy),
+            on_road=on_road,
+            depth=depth,
+            scale=scale,
+            height=ph,
+            width=pw)
 
     def _draw_distinct(self, source, ph: int, pw: int, img: np.ndarray, region: np.ndarray,
                        offset: Tuple[int, int]) -> tuple:

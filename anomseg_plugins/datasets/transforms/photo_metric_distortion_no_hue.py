@@ -25,10 +25,17 @@ class PhotoMetricDistortionNoHue(PhotoMetricDistortion):
         saturation_range: ``(low, high)`` of the saturation factor.
     """
 
-    def __init__(self, brightness_delta: int = 32, contrast_range: Sequence[float] = (0.5, 1.5),
-                 saturation_range: Sequence[float] = (0.5, 1.5)) -> None:
-        super().__init__(brightness_delta=brightness_delta, contrast_range=contrast_range,
-                         saturation_range=saturation_range, hue_delta=0)
+    def __init__(
+        self,
+        brightness_delta: int = 32,
+        contrast_range: Sequence[float] = (0.5, 1.5),
+        saturation_range: Sequence[float] = (0.5, 1.5)
+    ) -> None:
+        super().__init__(
+            brightness_delta=brightness_delta,
+            contrast_range=contrast_range,
+            saturation_range=saturation_range,
+            hue_delta=0)
 
     def hue(self, img: np.ndarray) -> np.ndarray:
         """No hue change (mmseg's step would crash on ``hue_delta=0``)."""

@@ -23,8 +23,7 @@ class RandomGaussianBlur(BaseTransform):
         sigma_range: ``(min, max)`` of the uniformly drawn standard deviation, in pixels.
     """
 
-    def __init__(self, prob: float = 0.5, kernel_size: int = 5,
-                 sigma_range: Tuple[float, float] = (0.1, 2.0)) -> None:
+    def __init__(self, prob: float = 0.5, kernel_size: int = 5, sigma_range: Tuple[float, float] = (0.1, 2.0)) -> None:
         super().__init__()
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f'RandomGaussianBlur: prob must be in [0, 1], got {prob}')

@@ -80,8 +80,8 @@ def exact_level_counts(scores: ArrayLike,
     neg_sorted = np.sort(scores[~labels])  # the expensive step: O(N log N) on the normal pixels
     pos_sorted = np.sort(scores[labels])[::-1]
     if pos_sorted.size == 0:
-        return (np.zeros(1, np.int64), np.array([neg_sorted.size], np.int64),
-                np.array([neg_sorted[0] if neg_sorted.size else np.nan]))
+        return (np.zeros(1, np.int64), np.array([neg_sorted.size],
+                                                np.int64), np.array([neg_sorted[0] if neg_sorted.size else np.nan]))
     starts = np.r_[0, np.flatnonzero(np.diff(pos_sorted)) + 1]
     uniq = pos_sorted[starts]  # distinct positive scores, descending
     pos_count = np.diff(np.r_[starts, pos_sorted.size])

@@ -133,10 +133,7 @@ def _metrics(pos, neg, thresholds, recall_level, fpr_rule):
     return out
 
 
-def fpr_bin_bound(pos: np.ndarray,
-                  neg: np.ndarray,
-                  recall_level: float = 0.95,
-                  fpr_rule: str = 'first') -> float:
+def fpr_bin_bound(pos: np.ndarray, neg: np.ndarray, recall_level: float = 0.95, fpr_rule: str = 'first') -> float:
     """Upper bound of ``|FPR95_bins - FPR95_exact|`` when the levels are *bins* that may merge distinct scores.
 
     The bin ends are exact points of the ROC staircase; the exact points inside a bin are unknown. With

@@ -343,9 +343,13 @@ class ScoreHistogram:
         """AUROC, AUPR, FPR95, F1, F1_threshold (fractions / score) plus ``num_pos``, ``num_neg``; NaN where
         undefined, with a logged warning if ``warn`` (see :func:`.level_metrics.metrics_from_level_counts`)."""
         pos, neg, bins_of = self._levels()
-        return metrics_from_level_counts(pos, neg, lambda i: float(bin_lower_edges(bins_of([i]), self.num_bits)[0]),
-                                         recall_level=recall_level, fpr_rule=fpr_rule,
-                                         warn_name=self.name if warn else None)
+        return metrics_from_level_counts(
+            pos,
+            neg,
+            lambda i: float(bin_lower_edges(bins_of([i]), self.num_bits)[0]),
+            recall_level=recall_level,
+            fpr_rule=fpr_rule,
+            warn_name=self.name if warn else None)
 
     def curves(self) -> Dict[str, np.ndarray]:
         """ROC (``fpr``, ``tpr``) and PR (``recall``, ``precision``) curves through the bin edges."""
@@ -387,8 +391,8 @@ class ScoreHistogram:
 
     def error_bounds(self, recall_level: float = 0.95, fpr_rule: str = 'first') -> Dict[str, float]:
         """``{'AUROC', 'AUPR', 'FPR95'}``: the three bounds above (fractions; NaN where the metric is undefined)."""
-        return dict(AUROC=self.auroc_tie_bound(), AUPR=self.aupr_tie_bound(),
-                    FPR95=self.fpr_tie_bound(recall_level, fpr_rule))
+        return dict(
+            AUROC=self.auroc_tie_bound(), AUPR=self.aupr_tie_bound(), FPR95=self.fpr_tie_bound(recall_level, fpr_rule))
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(name={self.name!r}, num_bits={self.num_bits}, blocks={len(self.blocks)}, '

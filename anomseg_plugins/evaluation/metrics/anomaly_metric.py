@@ -10,16 +10,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from mmengine.dist import (all_reduce, broadcast_object_list, collect_results, get_rank, get_world_size,
-                           is_main_process)
+from mmengine.dist import all_reduce, broadcast_object_list, collect_results, get_rank, get_world_size, is_main_process
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmengine.structures import BaseDataElement
 from mmengine.utils import mkdir_or_exist
+from mmseg.registry import METRICS
 from prettytable import PrettyTable
 from torch import nn
 
-from mmseg.registry import METRICS
 from anomseg_plugins.registry import ANOMALY_SCORERS
 from ..functional import ScoreHistogram, exact_anomaly_metrics, thin_curve
 
@@ -227,8 +226,14 @@ class AnomalyMetric(BaseMetric):
                     self._last_image[name] = image_hist
                 if per_image:
                     if self.per_image_exact:
-                        res = exact_anomaly_metrics(score, labels, self.ignore_index, self.recall_level,
-                                                    self.per_image_fpr_rule, name=f'scorer {name}', warn=False)
+                        res = exact_anomaly_metrics(
+                            score,
+                            labels,
+                            self.ignore_index,
+                            self.recall_level,
+                            self.per_image_fpr_rule,
+                            name=f'scorer {name}',
+                            warn=False)
                         row['num_pos'], row['num_neg'] = res['num_pos'], res['num_neg']
                     else:
                         res = image_hist.compute(self.recall_level, self.per_image_fpr_rule, warn=False)
@@ -292,9 +297,12 @@ class AnomalyMetric(BaseMetric):
                 self._hists[name].add(self._last_image[name], sign=-1)
                 self._last_image[name] = None
         if extra > 1:
-            print_log(f'AnomalyMetric: rank {rank} processed {n} samples but the dataset size ({size}) leaves '
-                      f'{genuine} to it; only the last repeated sample could be removed from the pooled '
-                      'histograms', logger='current', level=logging.WARNING)
+            print_log(
+                f'AnomalyMetric: rank {rank} processed {n} samples but the dataset size ({size}) leaves '
+                f'{genuine} to it; only the last repeated sample could be removed from the pooled '
+                'histograms',
+                logger='current',
+                level=logging.WARNING)
 
     def _all_reduce_histograms(self) -> None:
         """Sum the pooled histograms of all ranks (each rank ends up with the global histograms).
@@ -308,8 +316,9 @@ class AnomalyMetric(BaseMetric):
         masks = torch.from_numpy(np.stack([self._hists[n].block_mask() for n in names]).astype(np.int32))
         all_reduce(masks, op='max')
         ids = [np.flatnonzero(m.numpy()) - m.numel() // 2 for m in masks]
-        flat = torch.from_numpy(np.concatenate([self._hists[n].dense_blocks(i).reshape(-1)
-                                                for n, i in zip(names, ids)] + [np.zeros(0, np.int64)]))
+        flat = torch.from_numpy(
+            np.concatenate([self._hists[n].dense_blocks(i).reshape(-1)
+                            for n, i in zip(names, ids)] + [np.zeros(0, np.int64)]))
         all_reduce(flat, op='sum')
         start = 0
         for name, block_ids in zip(names, ids):
@@ -358,20 +367,32 @@ class AnomalyMetric(BaseMetric):
                 bounds = {k: 100 * v for k, v in hist.error_bounds(self.recall_level, 'first').items()}
                 self._warn_pooled(name, res, bounds)
                 entry = _to_percent(res)
-                entry.update(num_images=num_images, num_pixels=res['num_pos'] + res['num_neg'],
-                             num_anomaly_pixels=res['num_pos'], FPR95_rule='first', exact=False,
-                             num_bits=self.num_bits, **{f'{k}_tie_bound': v for k, v in bounds.items()})
+                entry.update(
+                    num_images=num_images,
+                    num_pixels=res['num_pos'] + res['num_neg'],
+                    num_anomaly_pixels=res['num_pos'],
+                    FPR95_rule='first',
+                    exact=False,
+                    num_bits=self.num_bits,
+                    **{
+                        f'{k}_tie_bound': v
+                        for k, v in bounds.items()
+                    })
                 summary['pooled'][name] = entry
                 curves[name] = (hist.curves(), res)
         if 'per_image' in self.protocols:
             summary['per_image'] = OrderedDict()
             both = [r for r in results if r['num_pos'] > 0 and r['num_neg'] > 0]
             if not both:
-                print_log(f'AnomalyMetric: none of the {num_images} images holds both anomalous and normal pixels; '
-                          'per-image metrics are NaN', logger, level=logging.WARNING)
+                print_log(
+                    f'AnomalyMetric: none of the {num_images} images holds both anomalous and normal pixels; '
+                    'per-image metrics are NaN',
+                    logger,
+                    level=logging.WARNING)
             elif len(both) < num_images:
-                print_log(f'AnomalyMetric: per-image protocol averages over the {len(both)} of {num_images} images '
-                          'holding both anomalous and normal pixels', logger)
+                print_log(
+                    f'AnomalyMetric: per-image protocol averages over the {len(both)} of {num_images} images '
+                    'holding both anomalous and normal pixels', logger)
             for name in self.scorer_names:
                 rows = np.array([r['scores'][name] for r in both], dtype=np.float64).reshape(-1, len(ROW_FIELDS))
                 res = {k: float('nan') for k in ROW_FIELDS}
@@ -379,15 +400,20 @@ class AnomalyMetric(BaseMetric):
                     res.update({k: float(np.mean(rows[:, i])) for i, k in enumerate(ROW_FIELDS[:-1])})
                     res['F1_threshold'] = float(np.median(rows[:, -1]))
                 entry = _to_percent(res)
-                entry.update(num_images=len(both), num_images_skipped=num_images - len(both),
-                             FPR95_rule=self.per_image_fpr_rule, exact=self.per_image_exact)
+                entry.update(
+                    num_images=len(both),
+                    num_images_skipped=num_images - len(both),
+                    FPR95_rule=self.per_image_fpr_rule,
+                    exact=self.per_image_exact)
                 if self.per_image_exact:
                     bounds = {k: 0.0 for k in BOUND_FIELDS}
                 else:
                     # |mean of the metrics - mean of the exact ones| <= mean of the per-image bounds
                     per = np.array([r['bounds'][name] for r in both], np.float64).reshape(-1, len(BOUND_FIELDS))
-                    bounds = {k: 100 * float(np.mean(per[:, i])) if len(per) else float('nan')
-                              for i, k in enumerate(BOUND_FIELDS)}
+                    bounds = {
+                        k: 100 * float(np.mean(per[:, i])) if len(per) else float('nan')
+                        for i, k in enumerate(BOUND_FIELDS)
+                    }
                     if len(per):
                         self._warn_per_image_quantised(name, bounds, len(both))
                     entry['num_bits'] = self.num_bits
@@ -408,41 +434,50 @@ class AnomalyMetric(BaseMetric):
 
     def _warn_pooled(self, name: str, res: dict, bounds: Dict[str, float]) -> None:
         if res['num_pos'] == 0 or res['num_neg'] == 0:
-            print_log(f'AnomalyMetric: pooled protocol, scorer {name}: {res["num_pos"]} anomalous and '
-                      f'{res["num_neg"]} normal pixels were evaluated; metrics needing both are NaN '
-                      '(does the test split contain anomalies? is gt_anomaly_map all ignore?)',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'AnomalyMetric: pooled protocol, scorer {name}: {res["num_pos"]} anomalous and '
+                f'{res["num_neg"]} normal pixels were evaluated; metrics needing both are NaN '
+                '(does the test split contain anomalies? is gt_anomaly_map all ignore?)',
+                logger='current',
+                level=logging.WARNING)
         elif res['num_levels'] == 1:
-            print_log(f'AnomalyMetric: pooled protocol, scorer {name}: all scores fall in one histogram bin '
-                      '(constant map); the scorer does not rank pixels (AUROC 50%)', logger='current',
-                      level=logging.WARNING)
+            print_log(
+                f'AnomalyMetric: pooled protocol, scorer {name}: all scores fall in one histogram bin '
+                '(constant map); the scorer does not rank pixels (AUROC 50%)',
+                logger='current',
+                level=logging.WARNING)
         elif max(bounds.values()) > WARN_BOUND:
-            print_log(f'AnomalyMetric: pooled protocol, scorer {name}: many normal and anomalous pixels share '
-                      f'histogram bins (scores closer than {2.0 ** (9 - self.num_bits):.1e} relative); '
-                      f'{_bound_text(bounds)} may differ from an exact ranking by up to that many points. Raise '
-                      f'num_bits (now {self.num_bits}, max 24) or use a score with more resolution (e.g. '
-                      'log-probabilities instead of probabilities near 1).', logger='current', level=logging.WARNING)
+            print_log(
+                f'AnomalyMetric: pooled protocol, scorer {name}: many normal and anomalous pixels share '
+                f'histogram bins (scores closer than {2.0 ** (9 - self.num_bits):.1e} relative); '
+                f'{_bound_text(bounds)} may differ from an exact ranking by up to that many points. Raise '
+                f'num_bits (now {self.num_bits}, max 24) or use a score with more resolution (e.g. '
+                'log-probabilities instead of probabilities near 1).',
+                logger='current',
+                level=logging.WARNING)
 
     def _warn_per_image_quantised(self, name: str, bounds: Dict[str, float], num_images: int) -> None:
         """Say that the per-image metrics come from histograms, and how far off they may be."""
         large = any(v > WARN_BOUND for v in bounds.values())
-        print_log(f'AnomalyMetric: per-image protocol, scorer {name}: computed from {self.num_bits}-bit histograms '
-                  f'(per_image_exact=False), not exactly as the official code; over {num_images} images '
-                  f'{_bound_text(bounds)} may differ from the exact per-image means by up to that many points'
-                  + ('. Use per_image_exact=True (the default) for the official numbers.' if large else ''),
-                  logger='current', level=logging.WARNING if large else logging.INFO)
+        print_log(
+            f'AnomalyMetric: per-image protocol, scorer {name}: computed from {self.num_bits}-bit histograms '
+            f'(per_image_exact=False), not exactly as the official code; over {num_images} images '
+            f'{_bound_text(bounds)} may differ from the exact per-image means by up to that many points' +
+            ('. Use per_image_exact=True (the default) for the official numbers.' if large else ''),
+            logger='current',
+            level=logging.WARNING if large else logging.INFO)
 
     def _print_table(self, protocol: str, per_scorer: dict, logger) -> None:
         table = PrettyTable()
         table.field_names = ['Scorer', 'FPR95', 'AUROC', 'AUPR', 'F1', 'F1 thr']
         for name, e in per_scorer.items():
-            table.add_row([name] + [_fmt(e[k]) for k in ('FPR95', 'AUROC', 'AUPR', 'F1')]
-                          + [f'{e["F1_threshold"]:.5g}'])
+            table.add_row([name] + [_fmt(e[k])
+                                    for k in ('FPR95', 'AUROC', 'AUPR', 'F1')] + [f'{e["F1_threshold"]:.5g}'])
         level = f'{100 * self.recall_level:g}%'
         rule = f'recall >= {level}' if per_scorer and next(iter(per_scorer.values()))['FPR95_rule'] == 'first' \
             else f'recall nearest {level}'
-        what = (f'all evaluated pixels ranked together, {self.num_bits}-bit histogram' if protocol == 'pooled' else
-                'mean over images with both classes, ' +
+        what = (f'all evaluated pixels ranked together, {self.num_bits}-bit histogram'
+                if protocol == 'pooled' else 'mean over images with both classes, ' +
                 ('exact' if self.per_image_exact else f'{self.num_bits}-bit histograms'))
         print_log(f'anomaly results, {protocol} protocol ({what}; FPR95 at {rule}; %):', logger)
         print_log('\n' + table.get_string(), logger=logger)
@@ -473,9 +508,10 @@ class AnomalyMetric(BaseMetric):
         mkdir_or_exist(out_dir)
         with open(osp.join(out_dir, 'anomaly_metrics.json'), 'w') as f:
             json.dump(_json_safe(summary), f, indent=2)
-        columns = ['protocol', 'scorer', 'FPR95', 'AUROC', 'AUPR', 'F1', 'F1_threshold', 'num_images',
-                   'num_pixels', 'num_anomaly_pixels', 'FPR95_rule', 'exact', 'FPR95_tie_bound', 'AUROC_tie_bound',
-                   'AUPR_tie_bound']
+        columns = [
+            'protocol', 'scorer', 'FPR95', 'AUROC', 'AUPR', 'F1', 'F1_threshold', 'num_images', 'num_pixels',
+            'num_anomaly_pixels', 'FPR95_rule', 'exact', 'FPR95_tie_bound', 'AUROC_tie_bound', 'AUPR_tie_bound'
+        ]
         with open(osp.join(out_dir, 'anomaly_metrics.csv'), 'w', newline='') as f:
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction='ignore')
             writer.writeheader()
@@ -486,9 +522,10 @@ class AnomalyMetric(BaseMetric):
             with open(osp.join(out_dir, 'anomaly_per_image.csv'), 'w', newline='') as f:
                 writer = csv.writer(f)
                 quantised = not self.per_image_exact
-                writer.writerow(['index', 'img_path', 'num_anomaly_pixels', 'num_normal_pixels', 'scorer']
-                                + [k + ('' if k == 'F1_threshold' else '_%') for k in ROW_FIELDS]
-                                + ([f'{k}_tie_bound_%' for k in BOUND_FIELDS] if quantised else []))
+                writer.writerow(['index', 'img_path', 'num_anomaly_pixels', 'num_normal_pixels', 'scorer'] +
+                                [k + ('' if k == 'F1_threshold' else '_%')
+                                 for k in ROW_FIELDS] + ([f'{k}_tie_bound_%'
+                                                          for k in BOUND_FIELDS] if quantised else []))
                 for i, row in enumerate(results):
                     for name, vals in row['scores'].items():
                         vals = [v * 100 for v in vals[:-1]] + [vals[-1]]
@@ -504,8 +541,10 @@ class AnomalyMetric(BaseMetric):
         print_log(f'AnomalyMetric: wrote {", ".join(written)} to {out_dir}', logger)
 
 
-def plot_curves(curves: Dict[str, Tuple[Dict[str, np.ndarray], dict]], out_dir: str,
-                recall_level: float = 0.95, max_points: int = 2000) -> None:
+def plot_curves(curves: Dict[str, Tuple[Dict[str, np.ndarray], dict]],
+                out_dir: str,
+                recall_level: float = 0.95,
+                max_points: int = 2000) -> None:
     """Draw the pooled ROC and PR curves of every scorer into ``roc_curves.png`` and ``pr_curves.png``.
 
     ROC legend: AUROC and FPR95 (marked on the curve where the recall first reaches ``recall_level``);
@@ -522,23 +561,36 @@ def plot_curves(curves: Dict[str, Tuple[Dict[str, np.ndarray], dict]], out_dir: 
         color = f'C{i % 10}'
         if c['fpr'].size:
             x, y = thin_curve(c['fpr'], c['tpr'], max_points)
-            roc.plot(x, y, color=color, lw=1.5,
-                     label=f'{name}: AUROC {100 * res["AUROC"]:.2f}, FPR95 {100 * res["FPR95"]:.2f}')
+            roc.plot(
+                x,
+                y,
+                color=color,
+                lw=1.5,
+                label=f'{name}: AUROC {100 * res["AUROC"]:.2f}, FPR95 {100 * res["FPR95"]:.2f}')
             k = int(np.argmax(c['tpr'] >= recall_level))
             roc.plot([c['fpr'][k]], [c['tpr'][k]], 'o', color=color, ms=5)
         if c['recall'].size:
             x, y = thin_curve(c['recall'], c['precision'], max_points)
-            pr.plot(x, y, color=color, lw=1.5, label=f'{name}: AUPR {100 * res["AUPR"]:.2f}, '
-                    f'F1 {100 * res["F1"]:.2f}')
+            pr.plot(
+                x, y, color=color, lw=1.5, label=f'{name}: AUPR {100 * res["AUPR"]:.2f}, '
+                f'F1 {100 * res["F1"]:.2f}')
             f1 = 2 * c['precision'] * c['recall'] / np.maximum(c['precision'] + c['recall'], 1e-12)
             k = int(np.argmax(f1))
             pr.plot([c['recall'][k]], [c['precision'][k]], 'o', color=color, ms=5)
     roc.plot([0, 1], [0, 1], ':', color='0.6', lw=1)
     roc.axhline(recall_level, ls='--', color='0.6', lw=0.8)
-    roc.set(xlim=(0, 1), ylim=(0, 1.01), xlabel='false-positive rate', ylabel='true-positive rate (recall)',
-            title=f'ROC, pooled pixels (dots: FPR at {100 * recall_level:.0f}% recall)')
-    pr.set(xlim=(0, 1), ylim=(0, 1.01), xlabel='recall', ylabel='precision',
-           title='Precision-recall, pooled pixels (dots: best F1)')
+    roc.set(
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        xlabel='false-positive rate',
+        ylabel='true-positive rate (recall)',
+        title=f'ROC, pooled pixels (dots: FPR at {100 * recall_level:.0f}% recall)')
+    pr.set(
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        xlabel='recall',
+        ylabel='precision',
+        title='Precision-recall, pooled pixels (dots: best F1)')
     for ax in (roc, pr):
         ax.grid(alpha=0.3)
         if ax.lines and any(not ln.get_label().startswith('_') for ln in ax.lines):

@@ -71,11 +71,10 @@ class LightDeepLabHead(BaseDecodeHead):
         name = type(self).__name__
         if (input_transform != 'multiple_select' or not isinstance(in_channels, (list, tuple))
                 or not isinstance(in_index, (list, tuple)) or len(in_channels) != 3 or len(in_index) != 3):
-            raise ValueError(
-                f'{name} needs three inputs (low, mid, high) with input_transform=\'multiple_select\'; '
-                f'got input_transform={input_transform!r}, in_channels={in_channels!r}, '
-                f'in_index={in_index!r}. Set both to 3-element lists, e.g. in_channels=(24, 32, 320), '
-                'in_index=(0, 1, 2).')
+            raise ValueError(f'{name} needs three inputs (low, mid, high) with input_transform=\'multiple_select\'; '
+                             f'got input_transform={input_transform!r}, in_channels={in_channels!r}, '
+                             f'in_index={in_index!r}. Set both to 3-element lists, e.g. in_channels=(24, 32, 320), '
+                             'in_index=(0, 1, 2).')
         if not isinstance(dilations, (list, tuple)) or not all(int(d) > 1 for d in dilations):
             raise ValueError(f'{name}: dilations must be a list of rates > 1 for the separable 3x3 ASPP '
                              f'branches (the 1x1 branch is built in); got {dilations!r}')
@@ -86,15 +85,12 @@ class LightDeepLabHead(BaseDecodeHead):
         sep_kw = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
 
         # ASPP on the high-level features.
-        self.image_pool = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), ConvModule(high_in, self.channels, 1, **conv_kw))
+        self.image_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), ConvModule(high_in, self.channels, 1, **conv_kw))
         self.aspp_modules = nn.ModuleList([ConvModule(high_in, self.channels, 1, **conv_kw)])
         for dilation in self.dilations:
             self.aspp_modules.append(
-                DepthwiseSeparableConvModule(
-                    high_in, self.channels, 3, padding=dilation, dilation=dilation, **sep_kw))
-        self.aspp_project = ConvModule(
-            (len(self.dilations) + 2) * self.channels, self.channels, 1, **conv_kw)
+                DepthwiseSeparableConvModule(high_in, self.channels, 3, padding=dilation, dilation=dilation, **sep_kw))
+        self.aspp_project = ConvModule((len(self.dilations) + 2) * self.channels, self.channels, 1, **conv_kw)
 
         # Skip projections.
         self.mid_project = ConvModule(mid_in, mid_channels, 1, **conv_kw)
@@ -108,8 +104,7 @@ class LightDeepLabHead(BaseDecodeHead):
 
     def _aspp(self, x: Tensor) -> Tensor:
         """ASPP of the high-level map: ``(N, C_high, h, w) -> (N, channels, h, w)``."""
-        pooled = resize(self.image_pool(x), size=x.shape[2:], mode='bilinear',
-                        align_corners=self.align_corners)
+        pooled = resize(self.image_pool(x), size=x.shape[2:], mode='bilinear', align_corners=self.align_corners)
         outs = [pooled] + [branch(x) for branch in self.aspp_modules]
         return self.aspp_project(torch.cat(outs, dim=1))
 
@@ -132,4 +127,3 @@ class LightDeepLabHead(BaseDecodeHead):
 
     def extra_repr(self) -> str:
         return f'{super().extra_repr()}, dilations={self.dilations}'
-

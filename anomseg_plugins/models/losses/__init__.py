@@ -9,5 +9,7 @@ from .outlier_entropy_loss import OutlierEntropyLoss, uniform_cross_entropy
 from .outlier_labels import OUTLIER_INDEX
 from .softmax_focal_loss import SoftmaxFocalLoss, softmax_focal_loss
 
-__all__ = ['SoftmaxFocalLoss', 'softmax_focal_loss', 'InlierLoss', 'EnergyMarginLoss', 'energy_margin_loss',
-           'free_energy', 'OutlierEntropyLoss', 'uniform_cross_entropy', 'OUTLIER_INDEX']
+__all__ = [
+    'SoftmaxFocalLoss', 'softmax_focal_loss', 'InlierLoss', 'EnergyMarginLoss', 'energy_margin_loss', 'free_energy',
+    'OutlierEntropyLoss', 'uniform_cross_entropy', 'OUTLIER_INDEX'
+]

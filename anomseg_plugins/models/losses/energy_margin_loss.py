@@ -27,8 +27,13 @@ def _masked_mean(values: Tensor, mask: Tensor, weight: Optional[Tensor]) -> Tens
     return (values * w).sum() / total
 
 
-def energy_margin_loss(logits: Tensor, label: Tensor, m_in: float, m_out: float, temperature: float = 1.0,
-                       outlier_index: int = OUTLIER_INDEX, weight: Optional[Tensor] = None) -> Tensor:
+def energy_margin_loss(logits: Tensor,
+                       label: Tensor,
+                       m_in: float,
+                       m_out: float,
+                       temperature: float = 1.0,
+                       outlier_index: int = OUTLIER_INDEX,
+                       weight: Optional[Tensor] = None) -> Tensor:
     """``mean_in relu(E - m_in)^2 + mean_out relu(m_out - E)^2`` (Liu et al. 2020, eq. 8).
 
     Inliers are pixels with ``label < C``, outliers those with ``label == outlier_index``; other pixels (ignore)
@@ -67,8 +72,12 @@ class EnergyMarginLoss(nn.Module):
         loss_name: key in the loss dict, must start with ``loss_``. Default ``'loss_energy_margin'``.
     """
 
-    def __init__(self, m_in: float = -8.0, m_out: float = -2.0, temperature: float = 1.0,
-                 outlier_index: int = OUTLIER_INDEX, loss_weight: float = 0.1,
+    def __init__(self,
+                 m_in: float = -8.0,
+                 m_out: float = -2.0,
+                 temperature: float = 1.0,
+                 outlier_index: int = OUTLIER_INDEX,
+                 loss_weight: float = 0.1,
                  loss_name: str = 'loss_energy_margin') -> None:
         super().__init__()
         if not m_in < m_out:
@@ -83,7 +92,11 @@ class EnergyMarginLoss(nn.Module):
         self.loss_weight = loss_weight
         self._loss_name = loss_name
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = 255,
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
+                ignore_index: int = 255,
                 **kwargs) -> Tensor:
         """Loss of ``pred`` (N, C, H, W) logits against ``target`` (N, H, W); ``ignore_index`` pixels are skipped
         (they are neither ``< C`` nor ``outlier_index``)."""

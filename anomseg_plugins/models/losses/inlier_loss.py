@@ -46,7 +46,11 @@ class InlierLoss(nn.Module):
                              f'{loss_name!r}')
         self._loss_name = loss_name
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = 255,
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
+                ignore_index: int = 255,
                 **kwargs) -> Tensor:
         """The wrapped loss of ``pred`` (N, C, H, W) against ``target`` (N, H, W) with outliers -> ignore."""
         target = torch.where(target == self.outlier_index, torch.full_like(target, ignore_index), target)

@@ -40,7 +40,9 @@ class OutlierEntropyLoss(nn.Module):
         loss_name: key in the loss dict, must start with ``loss_``. Default ``'loss_outlier_entropy'``.
     """
 
-    def __init__(self, outlier_index: int = OUTLIER_INDEX, loss_weight: float = 0.5,
+    def __init__(self,
+                 outlier_index: int = OUTLIER_INDEX,
+                 loss_weight: float = 0.5,
                  loss_name: str = 'loss_outlier_entropy') -> None:
         super().__init__()
         if not loss_name.startswith('loss_'):
@@ -49,12 +51,16 @@ class OutlierEntropyLoss(nn.Module):
         self.loss_weight = loss_weight
         self._loss_name = loss_name
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = 255,
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
+                ignore_index: int = 255,
                 **kwargs) -> Tensor:
         """Mean over ``target == outlier_index`` pixels of the cross-entropy of ``softmax(pred)`` to uniform."""
         _check_classes(pred, self.outlier_index, type(self).__name__)
-        return self.loss_weight * _masked_mean(uniform_cross_entropy(pred), outlier_mask(target, self.outlier_index),
-                                               weight)
+        return self.loss_weight * _masked_mean(
+            uniform_cross_entropy(pred), outlier_mask(target, self.outlier_index), weight)
 
     @property
     def loss_name(self) -> str:

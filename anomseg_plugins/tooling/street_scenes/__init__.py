@@ -26,6 +26,8 @@ from .scene import render_street_scene
 from .writer import (DEFAULT_NUM_TEST, DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL, DEFAULT_SIZE, SPLIT_LAYOUT,
                      generate_street_hazards, image_rng, split_files)
 
-__all__ = ['generate_street_hazards', 'render_street_scene', 'image_rng', 'split_files', 'CLASS_NAMES',
-           'ANOMALY_LABEL', 'SPLIT_LAYOUT', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_VAL', 'DEFAULT_NUM_TEST',
-           'DEFAULT_SIZE', 'APPEARANCE_WEIGHTS', 'SHAPE_WEIGHTS']
+__all__ = [
+    'generate_street_hazards', 'render_street_scene', 'image_rng', 'split_files', 'CLASS_NAMES', 'ANOMALY_LABEL',
+    'SPLIT_LAYOUT', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_VAL', 'DEFAULT_NUM_TEST', 'DEFAULT_SIZE', 'APPEARANCE_WEIGHTS',
+    'SHAPE_WEIGHTS'
+]

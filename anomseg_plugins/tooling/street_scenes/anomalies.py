@@ -31,34 +31,53 @@ import numpy as np
 
 from .classes import ANOMALY
 from .placement import place
-from .textures import (FlatTexture, asphalt_colour, bark_colour, building_texture, car_paint_colour,
-                       clutter_colour, fence_texture, flat, foliage_colour, grass_colour, kerb_colour,
-                       leafy, metal_colour, noise, paving_colour, shirt_colour, wall_texture)
+from .textures import (FlatTexture, asphalt_colour, bark_colour, building_texture, car_paint_colour, clutter_colour,
+                       fence_texture, flat, foliage_colour, grass_colour, kerb_colour, leafy, metal_colour, noise,
+                       paving_colour, shirt_colour, wall_texture)
 
 #: How often each known appearance is drawn for an anomaly part. Roughly the known classes' share of the
 #: image area that is not sky, road or sidewalk surface (facades, foliage, vehicles, fences, street
 #: furniture), with grey ground and metal surfaces kept for the grey share of the known pixels.
 APPEARANCE_WEIGHTS: Dict[str, float] = {
-    'building': 0.16, 'wall': 0.13, 'fence': 0.10, 'foliage': 0.12, 'bark': 0.05, 'car': 0.13, 'metal': 0.08,
-    'paving': 0.09, 'asphalt': 0.06, 'kerb': 0.03, 'clutter': 0.04, 'shirt': 0.01,
+    'building': 0.16,
+    'wall': 0.13,
+    'fence': 0.10,
+    'foliage': 0.12,
+    'bark': 0.05,
+    'car': 0.13,
+    'metal': 0.08,
+    'paving': 0.09,
+    'asphalt': 0.06,
+    'kerb': 0.03,
+    'clutter': 0.04,
+    'shirt': 0.01,
 }
 
 #: Silhouette families and how often each is drawn.
 SHAPE_WEIGHTS: Dict[str, float] = {
-    'animal': 0.2, 'furniture': 0.22, 'debris': 0.2, 'boulder': 0.2, 'log': 0.18,
+    'animal': 0.2,
+    'furniture': 0.22,
+    'debris': 0.2,
+    'boulder': 0.2,
+    'log': 0.18,
 }
 
 
 # --------------------------------------------------------------------------------------------------
 # appearances: the known classes' textures, evaluated flat (h, w) at ``ppm`` texels per metre
 # --------------------------------------------------------------------------------------------------
-def _grain(colour: np.ndarray, r: np.random.Generator, streak: float, lf: float = 0.06,
+def _grain(colour: np.ndarray,
+           r: np.random.Generator,
+           streak: float,
+           lf: float = 0.06,
            hf: float = 0.035) -> FlatTexture:
     """A flat colour with luminance noise, stretched along x by ``streak`` (wood/bark grain when > 1)."""
+
     def fn(th: int, tw: int, ppm: float) -> np.ndarray:
         n = noise(r, th, max(2, int(tw / streak)), max(2.0, 0.15 * ppm))
         n = cv2.resize(n, (tw, th), interpolation=cv2.INTER_LINEAR)
         return flat(r, th, tw, colour, lf=lf, lf_cell=max(3.0, 0.5 * ppm), hf=hf) * (1.0 + 0.06 * n)[..., None]
+
     return fn
 
 
@@ -74,6 +93,7 @@ def _paving(colour: np.ndarray, r: np.random.Generator) -> FlatTexture:
         joint = ((ym % 1.0) < joint_w / ts) | ((xm % 1.0) < joint_w / ts)
         lum = 1.0 + 0.07 * tile - joint * dark
         return flat(r, th, tw, colour, lf=0.03, hf=0.03) * lum[..., None]
+
     return fn
 
 
@@ -346,8 +366,9 @@ def anomaly_items(scene) -> List[tuple]:
         half_m = bw / 2 / cam.scale(z)
         scene.anomaly_boxes.append((x - half_m, x + half_m, z))
         looks = _choose(own, APPEARANCE_WEIGHTS, n_slots)
-        items.append((z, lambda sketch=sketch, parts=parts, bw=bw, bh=bh, u=u, v=v, z=z, looks=looks, own=own:
-                      draw_anomaly(scene, sketch, parts, bw, bh, u, v, z, looks, own)))
+        items.append(
+            (z, lambda sketch=sketch, parts=parts, bw=bw, bh=bh, u=u, v=v, z=z, looks=looks, own=own: draw_anomaly(
+                scene, sketch, parts, bw, bh, u, v, z, looks, own)))
     return items
 
 
@@ -393,6 +414,6 @@ def draw_anomaly(scene, sketch: Sketch, parts: np.ndarray, bw: int, bh: int, u: 
     tex = np.stack(layers)[slot_map, np.arange(bh)[:, None], np.arange(bw)[None, :]]
     shade_lut = np.array([1.0] + [_resolve_shade(scene, s) for s in sketch.shades], np.float32)
     # ambient occlusion: darker towards the ground
-    ao = (1.0 - r.uniform(0.1, 0.25) * (np.arange(bh, dtype=np.float32) / max(bh - 1, 1)) ** 1.5)[:, None]
+    ao = (1.0 - r.uniform(0.1, 0.25) * (np.arange(bh, dtype=np.float32) / max(bh - 1, 1))**1.5)[:, None]
     tex = tex * (shade_lut[part_map] * ao)[..., None]
     cv.paint_mask(x0, y0, mask.astype(np.uint8), ANOMALY, scene.haze(tex, z))

@@ -35,8 +35,7 @@ class Camera:
 
     def project(self, x, y, z) -> Poly:
         """World points -> (N, 2) image points (``z`` clipped to the near plane)."""
-        x, y, z = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(y, np.float64),
-                                      np.asarray(z, np.float64))
+        x, y, z = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(y, np.float64), np.asarray(z, np.float64))
         z = np.maximum(z, self.z_near)
         return np.stack([self.cx + self.f * x / z, self.horizon + self.f * (self.cam_h - y) / z], -1).reshape(-1, 2)
 
@@ -70,7 +69,10 @@ class Canvas:
             return None
         return x0, y0, x1, y1
 
-    def paint(self, polys: Sequence[Poly], label: int, tex: Texture,
+    def paint(self,
+              polys: Sequence[Poly],
+              label: int,
+              tex: Texture,
               roi: Optional[Tuple[int, int, int, int]] = None) -> None:
         """Fill the union of ``polys`` with ``label`` and texture ``tex``.
 
@@ -88,8 +90,7 @@ class Canvas:
         x0, y0, x1, y1 = roi
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         for p in polys:  # one call per polygon: fillPoly on a list would XOR the overlaps
-            cv2.fillPoly(mask, [np.round((np.clip(p, -1e5, 1e5) - (x0, y0)) * 16).astype(np.int32)], 1,
-                         cv2.LINE_8, 4)
+            cv2.fillPoly(mask, [np.round((np.clip(p, -1e5, 1e5) - (x0, y0)) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
         self.paint_mask(x0, y0, mask, label, tex)
 
     def paint_mask(self, x0: int, y0: int, mask: np.ndarray, label: int, tex: Texture) -> None:

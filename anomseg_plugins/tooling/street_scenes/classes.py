@@ -5,8 +5,8 @@ PNGs hold ``class index + 1`` (1 = unlabeled ... 13 = traffic sign, 14 = anomaly
 ``streethazards_train.tar`` / ``streethazards_test.tar`` archives.
 """
 #: Class names by on-disk value - 1; value 14 (index 13) is the anomaly.
-CLASS_NAMES = ('unlabeled', 'building', 'fence', 'other', 'pedestrian', 'pole', 'road line', 'road',
-               'sidewalk', 'vegetation', 'car', 'wall', 'traffic sign', 'anomaly')
+CLASS_NAMES = ('unlabeled', 'building', 'fence', 'other', 'pedestrian', 'pole', 'road line', 'road', 'sidewalk',
+               'vegetation', 'car', 'wall', 'traffic sign', 'anomaly')
 
 # On-disk label values (class index + 1).
 UNLABELED, BUILDING, FENCE, OTHER, PEDESTRIAN, POLE, ROAD_LINE, ROAD, SIDEWALK, VEGETATION, CAR, \

@@ -15,17 +15,16 @@ from typing import Callable, List
 import cv2
 import numpy as np
 
-from .classes import (BUILDING, FENCE, ROAD, ROAD_LINE, SIDEWALK, UNLABELED, VEGETATION, WALL)
-from .textures import (FlatTexture, asphalt_colour, bark_colour, building_texture, fence_texture,
-                       foliage_colour, grass_colour, hedge_texture, hsv, kerb_colour, leafy, noise,
-                       paving_colour, wall_texture)
+from .classes import BUILDING, FENCE, ROAD, ROAD_LINE, SIDEWALK, UNLABELED, VEGETATION, WALL
+from .textures import (FlatTexture, asphalt_colour, bark_colour, building_texture, fence_texture, foliage_colour,
+                       grass_colour, hedge_texture, hsv, kerb_colour, leafy, noise, paving_colour, wall_texture)
 
 
 def draw_sky(scene) -> None:
     """Sky gradient with optional clouds above the horizon; resets the label map to ``unlabeled``."""
     r, w, h = scene.rng, scene.w, scene.h
     rows = int(min(h, math.ceil(scene.cam.horizon) + 2))
-    t = np.clip(np.arange(rows, dtype=np.float32) / max(scene.cam.horizon, 1.0), 0, 1) ** 0.8
+    t = np.clip(np.arange(rows, dtype=np.float32) / max(scene.cam.horizon, 1.0), 0, 1)**0.8
     grad = scene.zenith[None, :] * (1 - t[:, None]) + scene.horizon_col[None, :] * t[:, None]
     sky = np.repeat(grad[:, None, :], w, axis=1)
     if r.random() < 0.75:
@@ -74,7 +73,7 @@ def draw_ground(scene) -> None:
     palette[0] = asphalt_colour(r)
     patches = world_noise(r.uniform(2.0, 6.0))
     to_centre = np.abs((rel + hr) % scene.lane_w - scene.lane_w / 2)  # distance to the lane centre
-    tracks = np.exp(-((to_centre - 0.8) / 0.3) ** 2)
+    tracks = np.exp(-((to_centre - 0.8) / 0.3)**2)
     lum = (1.0 + 0.07 * patches + 0.035 * grain) * (1.0 - r.uniform(0.0, 0.08) * tracks)
 
     # road lines (world units: dashes shrink with distance)
@@ -125,8 +124,16 @@ def draw_ground(scene) -> None:
     scene.canvas.lab[top:] = np.array([ROAD, ROAD_LINE, ROAD_LINE, SIDEWALK, SIDEWALK, VEGETATION], np.uint8)[idx]
 
 
-def facade(scene, xa: float, za: float, xb: float, zb: float, height: float, label: int,
-           tex_fn: FlatTexture, shade: float, base: float = 0.0) -> None:
+def facade(scene,
+           xa: float,
+           za: float,
+           xb: float,
+           zb: float,
+           height: float,
+           label: int,
+           tex_fn: FlatTexture,
+           shade: float,
+           base: float = 0.0) -> None:
     """Warp a flat texture onto the vertical rectangle from ``(xa, za)`` to ``(xb, zb)``."""
     cam = scene.cam
     zmin = cam.z_near + 0.2
@@ -246,9 +253,9 @@ def _segment_items(scene, s: dict) -> List[tuple]:
         height = r.uniform(6, 30)
         tex = building_texture(r)
         depth = r.uniform(8, 20)
-        out.append((za, lambda: (facade(scene, xa, za, xb, zb, height, BUILDING, tex, shade),
-                                 facade(scene, xa + side * depth, za, xa, za, height, BUILDING, tex,
-                                        scene.shade_front * 0.9))))
+        out.append((za, lambda:
+                    (facade(scene, xa, za, xb, zb, height, BUILDING, tex, shade),
+                     facade(scene, xa + side * depth, za, xa, za, height, BUILDING, tex, scene.shade_front * 0.9))))
         return out
     height = dict(wall=r.uniform(1.0, 3.0), fence=r.uniform(1.0, 2.2), hedge=r.uniform(0.8, 2.0), gap=0.0)[kind]
     if kind != 'gap':

@@ -17,8 +17,7 @@ import numpy as np
 from .camera import Colour
 from .classes import CAR, OTHER, PEDESTRIAN, POLE, TRAFFIC_SIGN
 from .placement import place, visible_depth
-from .textures import (car_paint_colour, clutter_colour, flat, hsv, metal_colour, shirt_colour,
-                       trousers_colour)
+from .textures import car_paint_colour, clutter_colour, flat, hsv, metal_colour, shirt_colour, trousers_colour
 
 
 def street_items(scene) -> List[tuple]:
@@ -71,27 +70,44 @@ def street_items(scene) -> List[tuple]:
             if scene.occludes_anomaly(x - half_w, x + half_w, z, z + half_w):
                 return None
             return z, make_draw(x, z, side, k)
+
         return propose
 
     n = int(r.integers(3, 10))  # pedestrians: one attempt each
-    items += place(on_sidewalk(scene.sidewalk_rel, 3.0, 28.0, 0.5, 0.3,
-                               lambda x, z, side, k: lambda: pedestrian(scene, x, z)), count=n, tries=n)
+    items += place(
+        on_sidewalk(scene.sidewalk_rel, 3.0, 28.0, 0.5, 0.3, lambda x, z, side, k: lambda: pedestrian(scene, x, z)),
+        count=n,
+        tries=n)
 
     def pole_draw(x: float, z: float, side: int, k: int):
         kind = 'sign' if k == 0 or r.random() < 0.6 else 'lamp'  # the first attempt always carries a sign
         return lambda: pole(scene, x, z, side, kind)
 
     n = int(r.integers(2, 7))  # poles at the kerb: sign posts and street lamps
-    items += place(on_sidewalk(lambda side: side * (scene.half_road + r.uniform(0.3, 0.8)), 4.0, 35.0, 0.5, 0.3,
-                               pole_draw), count=n, tries=n)
+    items += place(
+        on_sidewalk(lambda side: side * (scene.half_road + r.uniform(0.3, 0.8)), 4.0, 35.0, 0.5, 0.3, pole_draw),
+        count=n,
+        tries=n)
     n = int(r.integers(2, 7))  # other: bins, benches, crates, barriers, bollards
-    items += place(on_sidewalk(lambda side: scene.sidewalk_rel(side, 0.6, 0.5), 3.0, 28.0, 1.0, 1.0,
-                               lambda x, z, side, k: lambda: clutter(scene, x, z)), count=n, tries=n)
+    items += place(
+        on_sidewalk(lambda side: scene.sidewalk_rel(side, 0.6, 0.5), 3.0, 28.0, 1.0, 1.0,
+                    lambda x, z, side, k: lambda: clutter(scene, x, z)),
+        count=n,
+        tries=n)
     return items
 
 
-def box(scene, x0: float, x1: float, y0: float, y1: float, z0: float, z1: float, label: int,
-        colour: Colour, noise: float = 0.04, top: bool = True) -> None:
+def box(scene,
+        x0: float,
+        x1: float,
+        y0: float,
+        y1: float,
+        z0: float,
+        z1: float,
+        label: int,
+        colour: Colour,
+        noise: float = 0.04,
+        top: bool = True) -> None:
     """Visible faces (top, side, front) of an axis-aligned box in front of the camera, shaded by orientation."""
     cam, r = scene.cam, scene.rng
     zc = 0.5 * (z0 + z1)
@@ -139,8 +155,8 @@ def car(scene, xm: float, z: float, length: float, width: float, oncoming: bool)
     cx0, cx1 = x0 + 0.1, x1 - 0.1
     box(scene, cx0, cx1, belt, h_car, cz0, cz1, CAR, body, noise=0.03)
     m = 0.07
-    cv.paint([cam.project([cx0 + m, cx1 - m, cx1 - m, cx0 + m], [belt + m, belt + m, h_car - m, h_car - m], cz0)],
-             CAR, lambda X0, Y0, w, h: scene.haze(flat(r, h, w, glass, lf=0.15, lf_cell=max(2.0, w / 2)), z))
+    cv.paint([cam.project([cx0 + m, cx1 - m, cx1 - m, cx0 + m], [belt + m, belt + m, h_car - m, h_car - m], cz0)], CAR,
+             lambda X0, Y0, w, h: scene.haze(flat(r, h, w, glass, lf=0.15, lf_cell=max(2.0, w / 2)), z))
     side_c = cx1 if cx1 < 0 else (cx0 if cx0 > 0 else None)
     if side_c is not None:
         poly = cam.project(side_c, [belt + m, belt + m, h_car - m, h_car - m], [cz0 + m, cz1 - m, cz1 - m, cz0 + m])
@@ -176,27 +192,29 @@ def pedestrian(scene, x: float, z: float) -> None:
     for sgn in (-1, 1):
         hip = sgn * sw * 0.2
         foot = sgn * (0.05 + stride)
-        cv.paint([P([[hip - lw / 2, leg_top], [hip + lw / 2, leg_top], [foot + lw / 2, 0.0],
-                     [foot - lw / 2, 0.0]])], PEDESTRIAN, scene.haze(pants * (1.0 + 0.1 * sgn), z))
+        cv.paint([P([[hip - lw / 2, leg_top], [hip + lw / 2, leg_top], [foot + lw / 2, 0.0], [foot - lw / 2, 0.0]])],
+                 PEDESTRIAN, scene.haze(pants * (1.0 + 0.1 * sgn), z))
     torso_top = 0.82 * hgt
-    cv.paint([P([[-sw / 2, torso_top], [sw / 2, torso_top], [sw / 2 - 0.05, leg_top - 0.03],
-                 [-sw / 2 + 0.05, leg_top - 0.03]])], PEDESTRIAN,
-             lambda X0, Y0, w, h: scene.haze(flat(r, h, w, shirt, lf=0.1, lf_cell=max(2.0, h / 3)), z))
+    cv.paint([
+        P([[-sw / 2, torso_top], [sw / 2, torso_top], [sw / 2 - 0.05, leg_top - 0.03], [-sw / 2 + 0.05, leg_top - 0.03]
+           ])
+    ], PEDESTRIAN, lambda X0, Y0, w, h: scene.haze(flat(r, h, w, shirt, lf=0.1, lf_cell=max(2.0, h / 3)), z))
     for sgn in (-1, 1):
         swing = r.uniform(-0.12, 0.12)
-        cv.paint([P([[sgn * sw / 2, torso_top - 0.02], [sgn * (sw / 2 + 0.09), torso_top - 0.05],
-                     [sgn * (sw / 2 + 0.08) + swing, 0.45 * hgt], [sgn * (sw / 2 - 0.01) + swing, 0.45 * hgt]])],
-                 PEDESTRIAN, scene.haze(shirt * 0.88, z))
+        cv.paint([
+            P([[sgn * sw / 2, torso_top - 0.02], [sgn * (sw / 2 + 0.09), torso_top - 0.05],
+               [sgn * (sw / 2 + 0.08) + swing, 0.45 * hgt], [sgn * (sw / 2 - 0.01) + swing, 0.45 * hgt]])
+        ], PEDESTRIAN, scene.haze(shirt * 0.88, z))
     head_r = 0.105 * hgt / 1.75
     hc = P([[0.0, hgt - head_r]])[0]
-    head = cv2.ellipse2Poly((int(hc[0] * 8), int(hc[1] * 8)), (max(1, int(head_r * s * 8 * 0.85)),
-                            max(1, int(head_r * s * 8))), 0, 0, 360, 20).astype(np.float64) / 8
-    neck = P([[-0.05, torso_top + 0.04], [0.05, torso_top + 0.04], [0.05, torso_top - 0.02],
-              [-0.05, torso_top - 0.02]])
+    head = cv2.ellipse2Poly(
+        (int(hc[0] * 8), int(hc[1] * 8)),
+        (max(1, int(head_r * s * 8 * 0.85)), max(1, int(head_r * s * 8))), 0, 0, 360, 20).astype(np.float64) / 8
+    neck = P([[-0.05, torso_top + 0.04], [0.05, torso_top + 0.04], [0.05, torso_top - 0.02], [-0.05, torso_top - 0.02]])
     cv.paint([head, neck], PEDESTRIAN, scene.haze(skin, z))
-    hair_poly = cv2.ellipse2Poly((int(hc[0] * 8), int((hc[1] - head_r * s * 0.35) * 8)),
-                                 (max(1, int(head_r * s * 8 * 0.9)), max(1, int(head_r * s * 8 * 0.7))),
-                                 0, 180, 360, 20).astype(np.float64) / 8
+    hair_poly = cv2.ellipse2Poly(
+        (int(hc[0] * 8), int((hc[1] - head_r * s * 0.35) * 8)),
+        (max(1, int(head_r * s * 8 * 0.9)), max(1, int(head_r * s * 8 * 0.7))), 0, 180, 360, 20).astype(np.float64) / 8
     cv.paint([hair_poly], PEDESTRIAN, scene.haze(hair, z))
 
 
@@ -209,7 +227,7 @@ def pole(scene, x: float, z: float, side: int, kind: str) -> None:
 
     def cyl(X0, Y0, w, h):  # cylinder shading across the pole
         t = np.linspace(-1, 1, w, dtype=np.float32)
-        lum = (0.75 + 0.35 * np.sqrt(np.clip(1 - t ** 2, 0, 1)))[None, :] * np.ones((h, 1), np.float32)
+        lum = (0.75 + 0.35 * np.sqrt(np.clip(1 - t**2, 0, 1)))[None, :] * np.ones((h, 1), np.float32)
         return scene.haze(lum[..., None] * metal, z)
 
     cv.paint([cam.project([x - pw / 2, x + pw / 2, x + pw / 2, x - pw / 2], [height, height, 0, 0], z)], POLE, cyl)
@@ -219,8 +237,9 @@ def pole(scene, x: float, z: float, side: int, kind: str) -> None:
         cv.paint([cam.project([ax0, ax1, ax1, ax0], [height, height, height - 0.12, height - 0.12], z)], POLE,
                  scene.haze(metal, z))
         lx = x + arm
-        cv.paint([cam.project([lx - 0.35, lx + 0.35, lx + 0.25, lx - 0.25], [height, height, height - 0.22,
-                              height - 0.22], z)], POLE, scene.haze(metal * 0.8, z))
+        cv.paint([
+            cam.project([lx - 0.35, lx + 0.35, lx + 0.25, lx - 0.25], [height, height, height - 0.22, height - 0.22], z)
+        ], POLE, scene.haze(metal * 0.8, z))
         return
     n_signs = 1 if r.random() < 0.75 else 2
     yc = height - r.uniform(0.3, 0.5)

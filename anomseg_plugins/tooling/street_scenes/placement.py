@@ -34,16 +34,22 @@ def place(propose: Callable[[], Optional[T]], count: int = 1, tries: int = 8) ->
     return accepted
 
 
-def visible_depth(rng: np.random.Generator, scene, rel: float, zlo: float, zhi: float,
-                  margin_m: float = 1.0, tries: int = 8) -> Optional[float]:
+def visible_depth(rng: np.random.Generator,
+                  scene,
+                  rel: float,
+                  zlo: float,
+                  zhi: float,
+                  margin_m: float = 1.0,
+                  tries: int = 8) -> Optional[float]:
     """A depth in ``[zlo, zhi]`` where road-relative lateral position ``rel`` is on screen, or None.
 
     Depths are biased towards the camera (``zlo + (zhi - zlo) u^1.5``), so that objects are mostly large
     enough to learn; a depth is accepted when the point ``margin_m`` beyond the object's centre still lies
     inside the image at ground level (the object's foot is visible).
     """
+
     def propose() -> Optional[float]:
-        z = zlo + (zhi - zlo) * rng.random() ** 1.5
+        z = zlo + (zhi - zlo) * rng.random()**1.5
         x = float(scene.xc(z)) + rel
         return z if z >= scene.cam.min_visible_z(abs(x) + margin_m) else None
 

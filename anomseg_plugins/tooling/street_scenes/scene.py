@@ -74,7 +74,7 @@ class Scene:
 
     def xc(self, z) -> np.ndarray:
         """World X of the road centre line at depth ``z``."""
-        return self.x0 + self.curv * np.asarray(z, np.float64) ** 2
+        return self.x0 + self.curv * np.asarray(z, np.float64)**2
 
     def side_edge(self, side: int) -> float:
         """Road-relative lateral position of the outer sidewalk edge (side -1 left, +1 right)."""
@@ -136,7 +136,10 @@ class Scene:
         return rgb, self.canvas.lab
 
 
-def render_street_scene(width: int, height: int, rng: Union[int, np.random.Generator], anomalies: bool = False,
+def render_street_scene(width: int,
+                        height: int,
+                        rng: Union[int, np.random.Generator],
+                        anomalies: bool = False,
                         anomaly_fraction: float = 0.01) -> Tuple[np.ndarray, np.ndarray]:
     """Draw one scene.
 

@@ -21,8 +21,7 @@ from .camera import Colour
 FlatTexture = Callable[[int, int, float], np.ndarray]
 
 
-def hsv(rng: np.random.Generator, h: Tuple[float, float], s: Tuple[float, float],
-        v: Tuple[float, float]) -> Colour:
+def hsv(rng: np.random.Generator, h: Tuple[float, float], s: Tuple[float, float], v: Tuple[float, float]) -> Colour:
     """Draw an RGB colour (0..255) uniformly from a hue (degrees, may wrap) / saturation / value box."""
     hue = (rng.uniform(*h) % 360.0) / 360.0
     rgb = colorsys.hsv_to_rgb(hue, float(np.clip(rng.uniform(*s), 0, 1)), float(np.clip(rng.uniform(*v), 0, 1)))
@@ -37,8 +36,14 @@ def noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
     return cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
-def flat(rng: np.random.Generator, h: int, w: int, colour: Colour, lf: float = 0.06, lf_cell: float = 20.,
-         hf: float = 0.03, hf_cell: float = 1.) -> np.ndarray:
+def flat(rng: np.random.Generator,
+         h: int,
+         w: int,
+         colour: Colour,
+         lf: float = 0.06,
+         lf_cell: float = 20.,
+         hf: float = 0.03,
+         hf_cell: float = 1.) -> np.ndarray:
     """``colour`` modulated by low- and high-frequency luminance noise, (h, w, 3) float32."""
     lum = 1.0 + lf * noise(rng, h, w, lf_cell) + hf * noise(rng, h, w, hf_cell)
     return lum[..., None] * colour[None, None, :]

@@ -69,8 +69,8 @@ def _work(task: tuple) -> Tuple[str, int, np.ndarray]:
     """Render one image and write its two PNGs; returns per-class pixel counts (index = label value)."""
     root, split, index, img_rel, ann_rel, width, height, seed, anomaly_fraction = task
     try:
-        rgb, lab = render_street_scene(width, height, image_rng(seed, split, index), anomalies=split == 'test',
-                                       anomaly_fraction=anomaly_fraction)
+        rgb, lab = render_street_scene(
+            width, height, image_rng(seed, split, index), anomalies=split == 'test', anomaly_fraction=anomaly_fraction)
     except Exception as err:
         raise RuntimeError(f'drawing {split} image {index} ({img_rel}, seed {seed}, {width}x{height}) failed: '
                            f'{type(err).__name__}: {err}') from err
@@ -92,16 +92,24 @@ def _render_all(tasks: List[tuple], workers: int, verbose: bool) -> List[Tuple[s
     cv2_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        return track_parallel_progress(_work, tasks, workers, chunksize=max(1, min(8, len(tasks) // (4 * workers))),
-                                       file=out)
+        return track_parallel_progress(
+            _work, tasks, workers, chunksize=max(1, min(8,
+                                                        len(tasks) // (4 * workers))), file=out)
     finally:
         cv2.setNumThreads(cv2_threads)
 
 
-def generate_street_hazards(out_dir: str, num_train: int = DEFAULT_NUM_TRAIN, num_val: int = DEFAULT_NUM_VAL,
-                            num_test: int = DEFAULT_NUM_TEST, size: Tuple[int, int] = DEFAULT_SIZE, seed: int = 0,
-                            anomaly_fraction: float = 0.01, workers: int = 1, overwrite: bool = False,
-                            verbose: bool = True, log: Callable[[str], None] = print) -> Dict:
+def generate_street_hazards(out_dir: str,
+                            num_train: int = DEFAULT_NUM_TRAIN,
+                            num_val: int = DEFAULT_NUM_VAL,
+                            num_test: int = DEFAULT_NUM_TEST,
+                            size: Tuple[int, int] = DEFAULT_SIZE,
+                            seed: int = 0,
+                            anomaly_fraction: float = 0.01,
+                            workers: int = 1,
+                            overwrite: bool = False,
+                            verbose: bool = True,
+                            log: Callable[[str], None] = print) -> Dict:
     """Write a generated StreetHazards copy in the real layout and label encoding.
 
     Args:
@@ -168,10 +176,12 @@ def generate_street_hazards(out_dir: str, num_train: int = DEFAULT_NUM_TRAIN, nu
             for img, ann in files[split]:
                 f.write(json.dumps({'fpath_img': img, 'fpath_segm': ann, 'width': width, 'height': height}) + '\n')
         summary[split] = dict(
-            num_images=counts[split], odgt=osp.join(root, odgt),
+            num_images=counts[split],
+            odgt=osp.join(root, odgt),
             image_dirs=[osp.join(root, top, 'images', s) for s in subs],
             annotation_dirs=[osp.join(root, top, 'annotations', s) for s in subs],
-            class_pixels={CLASS_NAMES[v - 1]: int(pixels[split][v]) for v in range(1, 15)})
+            class_pixels={CLASS_NAMES[v - 1]: int(pixels[split][v])
+                          for v in range(1, 15)})
     n_test = pixels['test'][1:15].sum()
     summary['anomaly_pixel_fraction'] = float(pixels['test'][ANOMALY] / n_test) if n_test else 0.0
     summary['seconds'] = time.time() - start

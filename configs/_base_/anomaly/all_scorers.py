@@ -12,9 +12,11 @@ _base_ = ['./logit_scorers.py']
 anomaly_test_cfg = dict(type='AnomalyTestLoop', stats_file='anomaly_scorer_stats.pth')
 anomaly_test_evaluator = [
     _base_.anomaly_test_evaluator[0],  # mIoU
-    dict(_base_.anomaly_test_evaluator[1], scorers=_base_.anomaly_test_evaluator[1].scorers + [
-        dict(type='SML'),
-        dict(type='HEAT', alpha=0.9, kernel_size=3),
-        dict(type='Mahalanobis', feature_stage=2, label_downsample='nearest'),
-    ]),
+    dict(
+        _base_.anomaly_test_evaluator[1],
+        scorers=_base_.anomaly_test_evaluator[1].scorers + [
+            dict(type='SML'),
+            dict(type='HEAT', alpha=0.9, kernel_size=3),
+            dict(type='Mahalanobis', feature_stage=2, label_downsample='nearest'),
+        ]),
 ]

@@ -13,14 +13,18 @@ test_pipeline = [
 ]
 tta_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='TestTimeAug', transforms=[
-        [test_resize],
-        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in _base_.img_ratios],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        [dict(type='LoadAnnotations')],
-        [dict(type='PackSegInputs')],
-    ]),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [test_resize],
+            [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in _base_.img_ratios],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadAnnotations')],
+            [dict(type='PackSegInputs')],
+        ]),
 ]
 train_dataloader = dict(sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -17,8 +17,12 @@ train_pipeline = [
     dict(type='LoadStreetHazardsAnnotations'),
     dict(type='MultiScaleSquareCrop', output_size=crop_size, scale_range=(0.5, 2.0)),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion', brightness_delta=32, contrast_range=(0.7, 1.3),
-         saturation_range=(0.7, 1.3), hue_delta=9),
+    dict(
+        type='PhotoMetricDistortion',
+        brightness_delta=32,
+        contrast_range=(0.7, 1.3),
+        saturation_range=(0.7, 1.3),
+        hue_delta=9),
     dict(type='RandomGaussianBlur', prob=0.5),
     dict(type='PackAnomalySegInputs'),
 ]
@@ -33,14 +37,18 @@ test_pipeline = [
 # multi-scale TTA, every view a ratio of the test scale (ratio 1.0 = test_pipeline).
 tta_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),
-    dict(type='TestTimeAug', transforms=[
-        [test_resize],
-        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        [dict(type='LoadStreetHazardsAnnotations')],
-        [dict(type='PackAnomalySegInputs')],
-    ]),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [test_resize],
+            [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadStreetHazardsAnnotations')],
+            [dict(type='PackAnomalySegInputs')],
+        ]),
 ]
 
 train_dataloader = dict(

@@ -14,8 +14,8 @@ train_pipeline = [
     test_resize,
     dict(type='RandomFlip', prob=0.5),
     # no hue jitter: mmseg's PhotoMetricDistortion crashes on hue_delta=0 (randint(-0, 0))
-    dict(type='PhotoMetricDistortionNoHue', brightness_delta=32, contrast_range=(0.7, 1.3),
-         saturation_range=(0.7, 1.3)),
+    dict(
+        type='PhotoMetricDistortionNoHue', brightness_delta=32, contrast_range=(0.7, 1.3), saturation_range=(0.7, 1.3)),
     dict(type='PackAnomalySegInputs'),
 ]
 test_pipeline = [
@@ -26,14 +26,18 @@ test_pipeline = [
 ]
 tta_pipeline = [
     dict(type='LoadImageFromFileWithRetry'),
-    dict(type='TestTimeAug', transforms=[
-        [test_resize],
-        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in _base_.img_ratios],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        [dict(type='LoadStreetHazardsAnnotations')],
-        [dict(type='PackAnomalySegInputs')],
-    ]),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [test_resize],
+            [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in _base_.img_ratios],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadStreetHazardsAnnotations')],
+            [dict(type='PackAnomalySegInputs')],
+        ]),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -27,12 +27,16 @@ oe_paste_outliers = dict(
 # Energy margins in logit units: the closed-set demo model's inlier energies have median -5.3 (5-95%: -6.8..-3.0)
 # on its test frames; m_in sits below most of them, m_out well above.
 oe_decode_losses = [
-    dict(type='InlierLoss', loss=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-         outlier_index=oe_outlier_index),
+    dict(
+        type='InlierLoss',
+        loss=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+        outlier_index=oe_outlier_index),
     dict(type='EnergyMarginLoss', m_in=-6.0, m_out=-1.0, loss_weight=0.1, outlier_index=oe_outlier_index),
     dict(type='OutlierEntropyLoss', loss_weight=1.0, outlier_index=oe_outlier_index),
 ]
 oe_aux_losses = [
-    dict(type='InlierLoss', loss=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4),
-         outlier_index=oe_outlier_index),
+    dict(
+        type='InlierLoss',
+        loss=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4),
+        outlier_index=oe_outlier_index),
 ]

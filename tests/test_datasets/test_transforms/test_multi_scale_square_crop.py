@@ -19,8 +19,8 @@ def _results(h=300, w=500):
     img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
     seg = rng.integers(0, 13, (h, w), dtype=np.uint8)
     anomaly = (rng.random((h, w)) < 0.1).astype(np.uint8)
-    return dict(img=img, gt_seg_map=seg, gt_anomaly_map=anomaly, seg_fields=['gt_seg_map', 'gt_anomaly_map'],
-                img_shape=(h, w))
+    return dict(
+        img=img, gt_seg_map=seg, gt_anomaly_map=anomaly, seg_fields=['gt_seg_map', 'gt_anomaly_map'], img_shape=(h, w))
 
 
 def _label_of(y, x):
@@ -32,8 +32,13 @@ def _coordinate_results(h, w):
     """Image channels = (y, x, 0); label maps: block classes and the exact source y / x of every pixel."""
     ys, xs = np.mgrid[0:h, 0:w]
     img = np.stack([ys, xs, np.zeros_like(ys)], axis=-1).astype(np.float32)
-    return dict(img=img, img_shape=(h, w), gt_seg_map=_label_of(ys, xs), gt_y=ys.astype(np.uint16),
-                gt_x=xs.astype(np.uint16), seg_fields=['gt_seg_map', 'gt_y', 'gt_x'])
+    return dict(
+        img=img,
+        img_shape=(h, w),
+        gt_seg_map=_label_of(ys, xs),
+        gt_y=ys.astype(np.uint16),
+        gt_x=xs.astype(np.uint16),
+        seg_fields=['gt_seg_map', 'gt_y', 'gt_x'])
 
 
 def _measured_window(coord, out_len):
@@ -148,8 +153,9 @@ def test_keep_scale_draws_the_same_windows_when_the_square_fits():
         np.random.seed(seed)
         a = MultiScaleSquareCrop(output_size=64, scale_range=(0.5, 1.0), base_size=64)(_results(100, 180))
         np.random.seed(seed)
-        b = MultiScaleSquareCrop(output_size=64, scale_range=(0.5, 1.0), base_size=64,
-                                 keep_scale=True)(_results(100, 180))
+        b = MultiScaleSquareCrop(
+            output_size=64, scale_range=(0.5, 1.0), base_size=64, keep_scale=True)(
+                _results(100, 180))
         assert a['crop_bbox'] == b['crop_bbox'] and a['effective_crop_scale'] == b['effective_crop_scale']
         np.testing.assert_array_equal(a['img'], b['img'])
 

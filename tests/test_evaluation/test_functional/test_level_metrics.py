@@ -45,5 +45,5 @@ def test_curves_and_thinning():
     # area under the drawn ROC equals AUROC
     assert np.trapezoid(c['tpr'], c['fpr']) == pytest.approx(0.625)
     x = np.linspace(0, 1, 100000)
-    tx, ty = thin_curve(x, x ** 2, max_points=500)
+    tx, ty = thin_curve(x, x**2, max_points=500)
     assert len(tx) <= 502 and tx[0] == 0 and tx[-1] == 1 and np.all(np.diff(tx) > 0)

@@ -12,7 +12,7 @@ from anomseg_plugins.evaluation.functional import (ScoreHistogram, bin_lower_edg
 def awkward_floats() -> np.ndarray:
     rng = np.random.default_rng(0)
     special = [0.0, -0.0, 1e-45, -1e-45, 1.17e-38, -1.17e-38, 3.4e38, -3.4e38, 1.0, -1.0, 0.5, 2.0, 255.0]
-    values = np.r_[special, rng.standard_normal(5000) * 10.0 ** rng.integers(-30, 30, 5000)]
+    values = np.r_[special, rng.standard_normal(5000) * 10.0**rng.integers(-30, 30, 5000)]
     return values.astype(np.float32)
 
 
@@ -21,8 +21,7 @@ def test_bins_are_order_preserving(num_bits):
     values = np.sort(awkward_floats())
     bins = score_bins(values, num_bits)
     assert np.all(np.diff(bins) >= 0)
-    assert score_bins(np.array([-0.0], np.float32), num_bits)[0] == score_bins(np.array([0.0], np.float32),
-                                                                                num_bits)[0]
+    assert score_bins(np.array([-0.0], np.float32), num_bits)[0] == score_bins(np.array([0.0], np.float32), num_bits)[0]
     # the lower edge of a bin is a float of that bin, and everything below it is in a lower bin
     edges = bin_lower_edges(bins, num_bits).astype(np.float32)
     assert np.all(score_bins(edges, num_bits) == bins)
@@ -35,7 +34,7 @@ def test_bins_are_order_preserving(num_bits):
 def test_bin_width_is_relative():
     # 22 bits: 13 mantissa bits kept -> values 1 and 1 + 2^-13 fall in neighbouring bins, at any scale
     for scale in (1e-3, 1.0, 300.0, 1e6):
-        a = np.array([scale, scale * (1 + 2.0 ** -13), scale * (1 + 2.0 ** -15)], np.float32)
+        a = np.array([scale, scale * (1 + 2.0**-13), scale * (1 + 2.0**-15)], np.float32)
         b = score_bins(a, 22)
         assert b[1] == b[0] + 1 and b[2] == b[0]
 
@@ -242,8 +241,7 @@ def reference_level_counts(scores: np.ndarray, labels: np.ndarray, num_bits: int
     return pos[::-1], neg[::-1], bin_lower_edges(uniq[::-1], num_bits)
 
 
-@pytest.mark.parametrize('kind,n', [('energy', 50000), ('random', 200000), ('mixed_sign', 40000),
-                                    ('negative', 30000)])
+@pytest.mark.parametrize('kind,n', [('energy', 50000), ('random', 200000), ('mixed_sign', 40000), ('negative', 30000)])
 def test_binning_paths_count_exactly(kind, n, ref):
     """Dense range (energy), zero crossing with two dense segments (random: ~20 binades per sign) and
     occupied-blocks indexing (mixed_sign: ~100 binades; negative: one sign reaching down to ~1e-9) all give

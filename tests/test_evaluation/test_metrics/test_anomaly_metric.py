@@ -44,8 +44,9 @@ def make_samples(num: int, seed: int = 0, empty_every: int = 4, ignore: bool = T
     for i in range(num):
         gt = torch.zeros(1, H, W, dtype=torch.uint8)
         if i % empty_every != empty_every - 1:
-            y, x = (int(v) for v in torch.randint(0, H - 8, (1, ), generator=g).tolist() +
-                    torch.randint(0, W - 8, (1, ), generator=g).tolist())
+            y, x = (
+                int(v) for v in torch.randint(0, H - 8, (1, ), generator=g).tolist() +
+                torch.randint(0, W - 8, (1, ), generator=g).tolist())
             gt[0, y:y + 6, x:x + 7] = 1
         logits = torch.randn(C, H, W, generator=g) * 2
         logits[:, gt[0] == 1] -= 1.5
@@ -162,6 +163,7 @@ def test_warns_when_bins_merge_many_scores(monkeypatch):
     monkeypatch.setattr(module, 'print_log', lambda msg, *a, **k: messages.append(str(msg)))
 
     class NearlyConstant(BaseAnomalyScorer):
+
         def score(self, logits, feats=None):
             return 1.0 + logits[:, 0].float() * 1e-6
 
@@ -204,8 +206,11 @@ def official_per_image(labels: np.ndarray, scores: np.ndarray, level: float = 0.
     cut = int(np.argmin(np.abs(tpr[:last + 1][::-1] - level)))
     precision, recall, _ = precision_recall_curve(labels, scores)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-300)
-    return dict(AUROC=roc_auc_score(labels, scores), AUPR=average_precision_score(labels, scores),
-                FPR95=float(fpr[:last + 1][::-1][cut]), F1=float(f1.max()))
+    return dict(
+        AUROC=roc_auc_score(labels, scores),
+        AUPR=average_precision_score(labels, scores),
+        FPR95=float(fpr[:last + 1][::-1][cut]),
+        F1=float(f1.max()))
 
 
 def energy_scale_samples(num: int = 6, seed: int = 0):
@@ -248,8 +253,12 @@ def test_quantised_per_image_reports_its_bounds_and_warns(tmp_path, monkeypatch)
     monkeypatch.setattr(module, 'print_log', lambda msg, *a, **k: messages.append((str(msg), k.get('level'))))
     samples = energy_scale_samples(seed=1)
     exact = run_metric(AnomalyMetric(scorers=[MaxLogit()], protocols='per_image', save_figures=False), samples)
-    metric = AnomalyMetric(scorers=[MaxLogit()], protocols='per_image', per_image_exact=False,
-                           output_dir=str(tmp_path), save_figures=False)
+    metric = AnomalyMetric(
+        scorers=[MaxLogit()],
+        protocols='per_image',
+        per_image_exact=False,
+        output_dir=str(tmp_path),
+        save_figures=False)
     quantised = run_metric(metric, samples)
     with open(tmp_path / 'anomaly_metrics.json') as f:
         entry = json.load(f)['per_image']['MaxLogit']
@@ -268,8 +277,8 @@ def test_quantised_per_image_reports_its_bounds_and_warns(tmp_path, monkeypatch)
         rows = list(csv.DictReader(f))
     assert len(rows) == len(samples) and float(rows[0]['FPR95_tie_bound_%']) >= 0
     # the exact (default) entry reports zero bounds
-    metric = AnomalyMetric(scorers=[MaxLogit()], protocols='per_image', output_dir=str(tmp_path / 'e'),
-                           save_figures=False)
+    metric = AnomalyMetric(
+        scorers=[MaxLogit()], protocols='per_image', output_dir=str(tmp_path / 'e'), save_figures=False)
     run_metric(metric, samples)
     with open(tmp_path / 'e' / 'anomaly_metrics.json') as f:
         entry = json.load(f)['per_image']['MaxLogit']
@@ -284,8 +293,10 @@ def test_per_image_state_does_not_grow_with_pixels():
         g = torch.Generator().manual_seed(0)
         gt = torch.zeros(1, H * scale, W * scale, dtype=torch.uint8)
         gt[0, :4 * scale, :4 * scale] = 1
-        sample = dict(seg_logits=dict(data=torch.randn(C, H * scale, W * scale, generator=g)),
-                      gt_anomaly_map=dict(data=gt), img_path='a.png')
+        sample = dict(
+            seg_logits=dict(data=torch.randn(C, H * scale, W * scale, generator=g)),
+            gt_anomaly_map=dict(data=gt),
+            img_path='a.png')
         metric.process({}, [sample])
         (row, ) = metric.results
         assert set(row) == {'img_path', 'scores', 'num_pos', 'num_neg'}
@@ -323,6 +334,7 @@ def test_errors():
         AnomalyMetric(scorers=[MaxLogit()], protocols=('pooled', 'official'))
 
     class NaNScorer(BaseAnomalyScorer):
+
         def score(self, logits, feats=None):
             out = -logits[:, 0].clone()
             out[0, 5, 5] = float('nan')

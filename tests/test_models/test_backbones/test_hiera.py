@@ -48,8 +48,8 @@ def test_recipe_of_the_study_row(cfg):
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         resizes = [t for t in cfg[loader].dataset.pipeline if t.type == 'Resize']
         assert [(tuple(t.scale), t.keep_ratio) for t in resizes] == [((1280, 720), True)], loader
-    assert [t.type for t in cfg.train_dataloader.dataset.pipeline][2:5] == ['Resize', 'RandomFlip',
-                                                                            'PhotoMetricDistortionNoHue']
+    assert [t.type for t in cfg.train_dataloader.dataset.pipeline
+            ][2:5] == ['Resize', 'RandomFlip', 'PhotoMetricDistortionNoHue']
     # --tta views may only shrink the frame: a larger view would not fit the model's fixed 1280x736 input
     (tta, ) = [t for t in cfg.tta_pipeline if t.type == 'TestTimeAug']
     assert [t.scale_factor for t in tta.transforms[1]] == [0.5, 0.75, 1.0]
@@ -73,8 +73,7 @@ def test_full_resolution_shapes(cfg):
         aux = model.auxiliary_head(feats)
         logits = model(x, mode='tensor')  # the decode head's output, stride 4
         (result, ) = model.predict(x, [SegDataSample(metainfo=meta)])
-    assert [tuple(f.shape) for f in feats] == [(1, 96, 184, 320), (1, 192, 92, 160), (1, 384, 46, 80),
-                                               (1, 768, 23, 40)]
+    assert [tuple(f.shape) for f in feats] == [(1, 96, 184, 320), (1, 192, 92, 160), (1, 384, 46, 80), (1, 768, 23, 40)]
     assert tuple(logits.shape) == (1, 13, 184, 320) and tuple(aux.shape) == (1, 13, 46, 80)
     assert tuple(result.seg_logits.shape) == (720, 1280) and tuple(result.seg_logits.data.shape) == (13, 720, 1280)
     backbone_params = sum(p.numel() for p in model.backbone.parameters())
@@ -118,10 +117,10 @@ def test_training_losses_include_the_weighted_aux_head(cfg):
     losses = model.loss(inputs, samples)
     assert set(losses) == {'decode.loss_ce', 'decode.acc_seg', 'aux.loss_ce', 'aux.acc_seg'}
     with torch.no_grad():
-        aux_logits = F.interpolate(model.auxiliary_head(model.extract_feat(inputs)), size=SMALL, mode='bilinear',
-                                   align_corners=False)
-        expected = 0.4 * F.cross_entropy(aux_logits, torch.stack([s.gt_sem_seg.data[0] for s in samples]),
-                                         ignore_index=255)
+        aux_logits = F.interpolate(
+            model.auxiliary_head(model.extract_feat(inputs)), size=SMALL, mode='bilinear', align_corners=False)
+        expected = 0.4 * F.cross_entropy(
+            aux_logits, torch.stack([s.gt_sem_seg.data[0] for s in samples]), ignore_index=255)
     assert losses['aux.loss_ce'].item() == pytest.approx(expected.item(), rel=1e-4)
     (losses['decode.loss_ce'] + losses['aux.loss_ce']).backward()
     assert model.auxiliary_head.conv_seg.weight.grad.abs().sum() > 0

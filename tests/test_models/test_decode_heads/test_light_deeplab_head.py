@@ -17,15 +17,29 @@ init_default_scope('mmseg')
 NORM = dict(type='BN', requires_grad=True)
 # MobileNetV2 (widen 1.0) at output stride 16: layers 6-7 keep stride 16 and use dilation 2.
 # out_indices (1, 2, 6): 24 ch at stride 4, 32 ch at stride 8, 320 ch at stride 16.
-BACKBONE = dict(type='MobileNetV2', widen_factor=1., strides=(1, 2, 2, 2, 1, 1, 1),
-                dilations=(1, 1, 1, 1, 1, 2, 2), out_indices=(1, 2, 6), norm_cfg=NORM)
+BACKBONE = dict(
+    type='MobileNetV2',
+    widen_factor=1.,
+    strides=(1, 2, 2, 2, 1, 1, 1),
+    dilations=(1, 1, 1, 1, 1, 2, 2),
+    out_indices=(1, 2, 6),
+    norm_cfg=NORM)
 
 
 def head_cfg(num_classes: int = 21, **overrides) -> dict:
-    cfg = dict(type='LightDeepLabHead', in_channels=(24, 32, 320), in_index=(0, 1, 2), channels=128,
-               dilations=(6, 12, 18), low_channels=32, mid_channels=32, dropout_ratio=0.1,
-               num_classes=num_classes, norm_cfg=NORM, align_corners=False,
-               loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0))
+    cfg = dict(
+        type='LightDeepLabHead',
+        in_channels=(24, 32, 320),
+        in_index=(0, 1, 2),
+        channels=128,
+        dilations=(6, 12, 18),
+        low_channels=32,
+        mid_channels=32,
+        dropout_ratio=0.1,
+        num_classes=num_classes,
+        norm_cfg=NORM,
+        align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0))
     cfg.update(overrides)
     return cfg
 
@@ -33,8 +47,13 @@ def head_cfg(num_classes: int = 21, **overrides) -> dict:
 def model_cfg(num_classes: int = 21) -> ConfigDict:
     return ConfigDict(
         type='EncoderDecoder',
-        data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0, seg_pad_val=255),
+        data_preprocessor=dict(
+            type='SegDataPreProcessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            bgr_to_rgb=True,
+            pad_val=0,
+            seg_pad_val=255),
         backbone=copy.deepcopy(BACKBONE),
         decode_head=head_cfg(num_classes),
         train_cfg=dict(),
@@ -47,6 +66,7 @@ def n_params(module: torch.nn.Module) -> int:
 
 def expected_head_params(c_low, c_mid, c_high, num_classes, channels=128, skip=32, n_dil=3) -> int:
     """Parameters of the head written out from its description (convs without bias + BN weight/bias)."""
+
     def conv_bn(cin, cout, k=1):
         return cin * cout * k * k + 2 * cout
 
@@ -72,8 +92,13 @@ def test_head_output_shape():
 def test_in_index_selects_low_mid_high():
     """``in_index`` maps backbone outputs to (low, mid, high); unused outputs are ignored."""
     head = MODELS.build(head_cfg(num_classes=5, in_index=(1, 3, 4))).eval()
-    feats = [torch.randn(1, 7, 64, 64), torch.randn(1, 24, 32, 32), torch.randn(1, 9, 16, 16),
-             torch.randn(1, 32, 16, 16), torch.randn(1, 320, 8, 8)]
+    feats = [
+        torch.randn(1, 7, 64, 64),
+        torch.randn(1, 24, 32, 32),
+        torch.randn(1, 9, 16, 16),
+        torch.randn(1, 32, 16, 16),
+        torch.randn(1, 320, 8, 8)
+    ]
     with torch.no_grad():
         out = head(feats)
         assert out.shape == (1, 5, 32, 32)

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.optim import OptimWrapper
 from mmengine.config import ConfigDict
+from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
@@ -18,12 +18,8 @@ init_default_scope('mmseg')
 
 # (N=2, C=3, H=2, W=3) logits and labels with ignore pixels (255), written by hand.
 LOGITS = torch.tensor([
-    [[[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]],
-     [[0.1, 1.5, 0.5], [1.0, -1.0, 0.3]],
-     [[-1.0, 0.2, 2.5], [0.0, 0.0, 1.7]]],
-    [[[0.3, 0.3, -0.4], [4.0, 1.0, 0.0]],
-     [[1.2, -2.0, 0.9], [-0.5, 2.2, 0.1]],
-     [[0.0, 0.8, 0.2], [0.6, -1.0, 0.9]]],
+    [[[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]], [[0.1, 1.5, 0.5], [1.0, -1.0, 0.3]], [[-1.0, 0.2, 2.5], [0.0, 0.0, 1.7]]],
+    [[[0.3, 0.3, -0.4], [4.0, 1.0, 0.0]], [[1.2, -2.0, 0.9], [-0.5, 2.2, 0.1]], [[0.0, 0.8, 0.2], [0.6, -1.0, 0.9]]],
 ])
 LABELS = torch.tensor([
     [[0, 1, 2], [255, 0, 2]],
@@ -44,7 +40,7 @@ def reference(logits, labels, alpha=0.25, gamma=2.0, class_weight=None, ignore_i
                 z = [float(logits[b, k, y, x]) for k in range(c)]
                 p_t = math.exp(z[t]) / sum(math.exp(v) for v in z)
                 wt = 1.0 if class_weight is None else class_weight[t]
-                num += wt * alpha * (1 - p_t) ** gamma * -math.log(p_t)
+                num += wt * alpha * (1 - p_t)**gamma * -math.log(p_t)
                 den += wt
     return num / den
 
@@ -113,7 +109,7 @@ def test_gradient_matches_autograd_of_plain_formula():
     p = ref_logits.exp() / ref_logits.exp().sum(1, keepdim=True)
     valid = LABELS != 255
     p_t = p.gather(1, torch.where(valid, LABELS, 0).unsqueeze(1)).squeeze(1)[valid]
-    (0.25 * (1 - p_t) ** 2 * -torch.log(p_t)).mean().backward()
+    (0.25 * (1 - p_t)**2 * -torch.log(p_t)).mean().backward()
     torch.testing.assert_close(logits.grad, ref_logits.grad, rtol=1e-4, atol=1e-7)
 
 
@@ -140,8 +136,10 @@ def test_errors_name_the_problem():
 
 # ----- focal + Dice through mmseg's list-of-losses mechanism -----
 
-FOCAL_DICE = [dict(type='SoftmaxFocalLoss', alpha=0.25, gamma=2.0, loss_weight=1.0),
-              dict(type='DiceLoss', use_sigmoid=False, loss_weight=0.5)]
+FOCAL_DICE = [
+    dict(type='SoftmaxFocalLoss', alpha=0.25, gamma=2.0, loss_weight=1.0),
+    dict(type='DiceLoss', use_sigmoid=False, loss_weight=0.5)
+]
 
 
 def _sample(gt: torch.Tensor) -> SegDataSample:
@@ -152,8 +150,8 @@ def _sample(gt: torch.Tensor) -> SegDataSample:
 
 
 def test_decode_head_with_focal_and_dice_reports_both():
-    head = MODELS.build(dict(type='FCNHead', in_channels=4, channels=4, num_convs=1, num_classes=3,
-                             loss_decode=FOCAL_DICE))
+    head = MODELS.build(
+        dict(type='FCNHead', in_channels=4, channels=4, num_convs=1, num_classes=3, loss_decode=FOCAL_DICE))
     seg_logits = LOGITS.clone()
     losses = head.loss_by_feat(seg_logits, [_sample(LABELS[0]), _sample(LABELS[1])])
     assert set(losses) == {'loss_focal', 'loss_dice', 'acc_seg'}
@@ -173,18 +171,33 @@ class _RecordingOptimWrapper(OptimWrapper):
 
 def test_model_optimises_the_sum_of_focal_and_dice():
     norm = dict(type='BN', requires_grad=True)
-    model = MODELS.build(ConfigDict(
-        type='EncoderDecoder',
-        data_preprocessor=dict(type='SegDataPreProcessor', mean=[0., 0., 0.], std=[255., 255., 255.],
-                               size=(32, 32)),
-        backbone=dict(type='MobileNetV2', widen_factor=0.25, strides=(1, 2, 2, 1, 1, 1, 1),
-                      dilations=(1, 1, 1, 2, 2, 4, 4), out_indices=(2, 6), norm_cfg=norm),
-        decode_head=dict(type='FCNHead', in_channels=80, in_index=1, channels=8, num_convs=1, num_classes=3,
-                         norm_cfg=norm, loss_decode=FOCAL_DICE),
-        train_cfg=dict(), test_cfg=dict(mode='whole')))
+    model = MODELS.build(
+        ConfigDict(
+            type='EncoderDecoder',
+            data_preprocessor=dict(
+                type='SegDataPreProcessor', mean=[0., 0., 0.], std=[255., 255., 255.], size=(32, 32)),
+            backbone=dict(
+                type='MobileNetV2',
+                widen_factor=0.25,
+                strides=(1, 2, 2, 1, 1, 1, 1),
+                dilations=(1, 1, 1, 2, 2, 4, 4),
+                out_indices=(2, 6),
+                norm_cfg=norm),
+            decode_head=dict(
+                type='FCNHead',
+                in_channels=80,
+                in_index=1,
+                channels=8,
+                num_convs=1,
+                num_classes=3,
+                norm_cfg=norm,
+                loss_decode=FOCAL_DICE),
+            train_cfg=dict(),
+            test_cfg=dict(mode='whole')))
     gen = torch.Generator().manual_seed(0)
-    data = dict(inputs=[torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=gen) for _ in range(2)],
-                data_samples=[_sample(torch.randint(0, 3, (32, 32), generator=gen)) for _ in range(2)])
+    data = dict(
+        inputs=[torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=gen) for _ in range(2)],
+        data_samples=[_sample(torch.randint(0, 3, (32, 32), generator=gen)) for _ in range(2)])
     optim = _RecordingOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0))
     model.train()
     log_vars = {k: float(torch.as_tensor(v).detach()) for k, v in model.train_step(data, optim).items()}

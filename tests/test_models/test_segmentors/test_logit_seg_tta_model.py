@@ -21,20 +21,46 @@ def segmentor_cfg():
     norm_cfg = dict(type='BN', requires_grad=True)
     return ConfigDict(
         type='EncoderDecoder',
-        data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.7, 116.3, 103.5], std=[58.4, 57.1, 57.4],
-                               bgr_to_rgb=False, pad_val=0, seg_pad_val=255),
-        backbone=dict(type='ResNetV1c', depth=18, stem_channels=8, base_channels=8, out_indices=(0, 1, 2, 3),
-                      dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1), norm_cfg=norm_cfg, contract_dilation=True),
-        decode_head=dict(type='FCNHead', in_channels=64, in_index=3, channels=16, num_convs=1, concat_input=False,
-                         num_classes=NUM_CLASSES, norm_cfg=norm_cfg, align_corners=False,
-                         loss_decode=dict(type='CrossEntropyLoss')),
+        data_preprocessor=dict(
+            type='SegDataPreProcessor',
+            mean=[123.7, 116.3, 103.5],
+            std=[58.4, 57.1, 57.4],
+            bgr_to_rgb=False,
+            pad_val=0,
+            seg_pad_val=255),
+        backbone=dict(
+            type='ResNetV1c',
+            depth=18,
+            stem_channels=8,
+            base_channels=8,
+            out_indices=(0, 1, 2, 3),
+            dilations=(1, 1, 2, 4),
+            strides=(1, 2, 1, 1),
+            norm_cfg=norm_cfg,
+            contract_dilation=True),
+        decode_head=dict(
+            type='FCNHead',
+            in_channels=64,
+            in_index=3,
+            channels=16,
+            num_convs=1,
+            concat_input=False,
+            num_classes=NUM_CLASSES,
+            norm_cfg=norm_cfg,
+            align_corners=False,
+            loss_decode=dict(type='CrossEntropyLoss')),
         test_cfg=dict(mode='whole'))
 
 
 def sample(flip=False, logits=None, gt=None):
     """A data sample of one view, as PackSegInputs (and, with ``logits``, the segmentor) give it."""
-    meta = dict(img_path='a.png', ori_shape=(H, W), img_shape=(H, W), scale_factor=(1.0, 1.0), flip=flip,
-                flip_direction='horizontal' if flip else None)
+    meta = dict(
+        img_path='a.png',
+        ori_shape=(H, W),
+        img_shape=(H, W),
+        scale_factor=(1.0, 1.0),
+        flip=flip,
+        flip_direction='horizontal' if flip else None)
     out = SegDataSample(metainfo=meta)
     out.gt_sem_seg = PixelData(data=torch.arange(H * W).reshape(1, H, W) % NUM_CLASSES if gt is None else gt)
     out.gt_anomaly_map = PixelData(data=(torch.arange(H * W).reshape(1, H, W) % 7 == 0).to(torch.uint8))
@@ -73,8 +99,10 @@ def test_merge_preds_averages_logits_not_probabilities():
 def test_merge_preds_refuses_annotations_loaded_before_the_augmentations():
     z = torch.zeros(NUM_CLASSES, H, W)
     views = [sample(logits=z, gt=torch.zeros(1, H // 2, W // 2, dtype=torch.long)), sample(flip=True, logits=z)]
-    with pytest.raises(ValueError, match=r'gt_sem_seg of a.png is \(12, 20\) but the merged logits are \(24, 40\); '
-                                         r'load the annotations after the augmentations in tta_pipeline'):
+    with pytest.raises(
+            ValueError,
+            match=r'gt_sem_seg of a.png is \(12, 20\) but the merged logits are \(24, 40\); '
+            r'load the annotations after the augmentations in tta_pipeline'):
         LogitSegTTAModel(module=MODELS.build(segmentor_cfg())).merge_preds([views])
 
 
@@ -99,8 +127,8 @@ def test_flip_tta_gives_the_mean_of_the_unflipped_logits_and_max_logit_of_it(tta
     # MaxLogit under TTA = minus the max of the averaged logits; MSP stays -max softmax of those logits
     torch.testing.assert_close(MaxLogit()(merged.seg_logits.data[None])[0], -expected.max(0).values)
     assert not torch.allclose(MaxLogit()(merged.seg_logits.data[None])[0], -probs.max(0).values, atol=1e-3)
-    torch.testing.assert_close(MSP(log_space=False)(merged.seg_logits.data[None])[0],
-                               -expected.softmax(0).max(0).values)
+    torch.testing.assert_close(
+        MSP(log_space=False)(merged.seg_logits.data[None])[0], -expected.softmax(0).max(0).values)
 
 
 # ---------------------------------------------------------------------------------------- tools/test.py --tta
@@ -113,11 +141,13 @@ def load_test_tool(repo_root):
 
 def tool_cfg(**extra):
     """A test config as tools/test.py has it after loading (model, test and val data, the anomaly loop)."""
+
     def loader():
-        return dict(batch_size=1,
-                    dataset=dict(type='StreetHazardsDataset', pipeline=[dict(type='PackAnomalySegInputs')]))
-    cfg = dict(model=segmentor_cfg(), test_dataloader=loader(), val_dataloader=loader(),
-               test_cfg=dict(type='AnomalyTestLoop'))
+        return dict(
+            batch_size=1, dataset=dict(type='StreetHazardsDataset', pipeline=[dict(type='PackAnomalySegInputs')]))
+
+    cfg = dict(
+        model=segmentor_cfg(), test_dataloader=loader(), val_dataloader=loader(), test_cfg=dict(type='AnomalyTestLoop'))
     cfg.update(extra)
     return Config(cfg)
 
@@ -142,7 +172,10 @@ def test_tool_tta_wraps_the_model_and_gives_test_and_fit_data_the_tta_pipeline(r
     assert cfg.test_dataloader.dataset.pipeline == tta_pipeline
     assert cfg.val_dataloader.dataset.pipeline == tta_pipeline  # AnomalyTestLoop fits the scorers on it
     fit = dict(dataset=dict(type='RepeatDataset', times=2, dataset=dict(type='StreetHazardsDataset', pipeline=[])))
-    cfg = use_tta(tool_cfg(tta_model=dict(type='LogitSegTTAModel'), tta_pipeline=tta_pipeline,
-                           test_cfg=dict(type='AnomalyTestLoop', fit_dataloader=fit)), 'my_cfg.py')
+    cfg = use_tta(
+        tool_cfg(
+            tta_model=dict(type='LogitSegTTAModel'),
+            tta_pipeline=tta_pipeline,
+            test_cfg=dict(type='AnomalyTestLoop', fit_dataloader=fit)), 'my_cfg.py')
     assert cfg.test_cfg.fit_dataloader.dataset.dataset.pipeline == tta_pipeline
     assert cfg.val_dataloader.dataset.pipeline == [dict(type='PackAnomalySegInputs')]
