@@ -1,6 +1,7 @@
 # anomseg everyday commands. Each target brings the environment up first when it is missing.
 #   make install   create .venv with torch, compiled mmcv (cached wheel), mmengine, mmseg, anomseg_plugins
-#   make test      run the test suite (what CI runs)
+#   make test      run the test suite without the slow tests (minutes; CI runs it, then make test-slow)
+#   make test-slow run only the slow tests (trainings, tools end to end, 2-process runs)
 #   make demo      generate data, train the demo model, test it with every scorer, write the report
 #   make demo-oe   fine-tune the demo model with outlier exposure (after make demo) and compare it with the base
 #   make bench     run the benchmarks in benchmarks/
@@ -19,7 +20,7 @@ OE_ANOMALY_CONFIG ?= configs/outlier_exposure/deeplab_r18_tiny_demo_oe_anomaly.p
 OE_WORK_DIR ?= work_dirs/demo_oe
 PYTEST_ARGS ?=
 
-.PHONY: install test demo demo-data demo-oe bench lint mutation clean-demo
+.PHONY: install test test-slow demo demo-data demo-oe bench lint mutation clean-demo
 MUTATION_FOLDERS ?=
 
 install: $(STAMP)
@@ -29,7 +30,10 @@ $(STAMP): tools/install/install_env.sh requirements.txt setup.py
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS) tests
 
 demo-data: $(STAMP)
 	@if [ -f $(DEMO_DATA)/test/test.odgt ]; then echo "using existing $(DEMO_DATA)"; \

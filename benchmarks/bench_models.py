@@ -15,10 +15,10 @@ sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
 import benchmark
 
 CONFIGS = [
-    'configs/deeplab_r50_multiscale.py',
-    'configs/pspnet/pspnet_r18_street_hazards.py',
-    'configs/pspnet/pspnet_mobilenetv2_street_hazards.py',
-    'configs/light_deeplab/light_deeplab_mobilenetv2_street_hazards.py',
+    'configs/deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py',
+    'configs/pspnet/pspnet_r18-d8_1xb4-40e_streethazards-512x512.py',
+    'configs/pspnet/pspnet_mobilenet-v2-d8_1xb4-40e_streethazards-512x512.py',
+    'configs/light_deeplab/light-deeplab_mobilenet-v2-d16_1xb4-40e_streethazards-512x512.py',
 ]
 
 

@@ -34,7 +34,7 @@ from mmseg.structures import SegDataSample
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from anomseg_plugins.engine.anomaly_test_loop import BackboneFeatureCapture, batch_sample_features
+from anomseg_plugins.engine.feature_capture import BackboneFeatureCapture, batch_sample_features
 from anomseg_plugins.registry import ANOMALY_SCORERS
 
 
@@ -42,7 +42,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--config',
-        default=osp.join(REPO, 'configs', 'deeplab_r50_multiscale.py'),
+        default=osp.join(REPO, 'configs', 'deeplabv3plus', 'deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py'),
         help='model config (its `model` is built with random weights)')
     parser.add_argument(
         '--scorers',

@@ -11,6 +11,7 @@ if REPO_ROOT not in sys.path:
 os.environ.setdefault('MPLBACKEND', 'Agg')
 
 from mmseg.utils import register_all_modules  # noqa: E402
+from tool_runner import DEMO_CONFIG, free_port, run_tool, small_run_options  # noqa: E402
 
 import anomseg_plugins  # noqa: E402,F401  (registers the plugins)
 
@@ -30,3 +31,15 @@ def tiny_street_hazards(tmp_path_factory) -> str:
     root = str(tmp_path_factory.mktemp('streethazards') / 'data')
     generate_street_hazards(root, num_train=8, num_val=4, num_test=6, size=(160, 96), seed=3)
     return root
+
+
+@pytest.fixture(scope='session')
+def dist_trained(repo_root, tiny_street_hazards, tmp_path_factory):
+    """The demo config trained for 2 epochs by ``tools/dist_train.sh`` with 2 processes on CPU (gloo)."""
+    work_dir = str(tmp_path_factory.mktemp('dist_train'))
+    proc = run_tool(
+        repo_root, ['bash', 'tools/dist_train.sh', DEMO_CONFIG, '2', '--work-dir', work_dir] +
+        small_run_options(tiny_street_hazards, 2),
+        env=dict(PYTHON=sys.executable, PORT=str(free_port())))
+    ckpt = osp.join(work_dir, 'epoch_2.pth')
+    return work_dir, ckpt, proc.stdout + proc.stderr

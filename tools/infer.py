@@ -44,9 +44,9 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import anomseg_plugins  # noqa: F401  (registers the plugins, safe checkpoint loading)
+from anomseg_plugins.engine.scorer_stats import STATS_FILE
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
-STATS_FILE = 'anomaly_scorer_stats.pth'
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -166,54 +166,30 @@ def build_model(config: str, checkpoint: str, device: str, cfg_options: Optional
 
 def build_scorer(name: str, cfg, model, checkpoint: str, stats: Optional[str]):
     """The scorer ``name`` with the config's settings (if its AnomalyMetric lists it) and fitted state."""
-    from anomseg_plugins.registry import ANOMALY_SCORERS
-    scorer_cfg = None
-    evaluators = cfg.get('test_evaluator', [])
-    for evaluator in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
-        for sc in (evaluator.get('scorers') or []) if isinstance(evaluator, dict) else []:
-            sc_name = sc.get('name') or sc.get('type')
-            if name in (sc_name, sc.get('type')):
-                scorer_cfg = dict(sc)
-                break
-        if scorer_cfg is not None:
-            break
-    if scorer_cfg is None:
-        if ANOMALY_SCORERS.get(name) is None:
-            raise KeyError(f'--scorer {name!r} is not a registered anomaly scorer (ANOMALY_SCORERS: '
-                           f'{sorted(ANOMALY_SCORERS.module_dict)}) nor listed in the config\'s AnomalyMetric')
-        scorer_cfg = dict(type=name)
-    scorer = ANOMALY_SCORERS.build(dict(scorer_cfg, _scope_=scorer_cfg.get('_scope_', ANOMALY_SCORERS.scope)))
+    from anomseg_plugins.engine.scorer_lookup import config_scorers, resolve_scorer
+    scorer = resolve_scorer(name, config_scorers(cfg.get('test_evaluator', [])), 'tools/infer.py',
+                            'pass --scorer with one of them')
     if scorer.requires_fit and not scorer.is_fitted:
         load_fitted_state(scorer, model, checkpoint, stats)
     return scorer
 
 
-def find_stats_file(checkpoint: str) -> Optional[str]:
-    folder = osp.dirname(osp.abspath(checkpoint))
-    candidates = [osp.join(folder, STATS_FILE)] + sorted(glob.glob(osp.join(folder, '*', STATS_FILE)))
-    found = [c for c in candidates if osp.isfile(c)]
-    return max(found, key=osp.getmtime) if found else None
-
-
 def load_fitted_state(scorer, model, checkpoint: str, stats: Optional[str]) -> None:
-    from anomseg_plugins.engine.anomaly_test_loop import STATS_KEY_PARTS, describe_change, model_stats_key
-    from anomseg_plugins.utils import safe_torch_load
+    """Load the statistics of ``scorer`` from ``stats`` (default: found next to ``checkpoint``), which must have
+    been fitted for this model: its weights, test_cfg, data preprocessor, settings and TTA wrapper."""
+    from anomseg_plugins.engine.scorer_stats import (MODEL_KEY_PARTS, STATS_KEY_PARTS, find_stats_file, key_changes,
+                                                     model_stats_key, read_stats)
     path = stats or find_stats_file(checkpoint)
     if path is None or not osp.isfile(path):
         raise FileNotFoundError(
             f'scorer {scorer.name} needs fitted statistics: pass --stats {STATS_FILE} (written by tools/test.py '
             f'with an AnomalyMetric listing {scorer.name}); none found' +
             (f' at {path}' if path else ' next to the checkpoint'))
-    data = safe_torch_load(path, map_location='cpu')
-    entry = data.get('scorers', {}).get(scorer.name)
+    stored, entries = read_stats(path)
+    entry = entries.get(scorer.name)
     if entry is None:
-        raise KeyError(f'{path} holds no statistics for scorer {scorer.name} '
-                       f'(it has {sorted(data.get("scorers", {}))})')
-    stored = data.get('meta', {})
-    current = model_stats_key(model)
-    changed = [(part, describe_change(stored[part], current[part]))
-               for part in ('model', 'test_cfg', 'data_preprocessor', 'model_settings', 'tta')
-               if part in stored and stored[part] != current[part]]
+        raise KeyError(f'{path} holds no statistics for scorer {scorer.name} (it has {sorted(entries)})')
+    changed = key_changes(stored, model_stats_key(model), [part for part in MODEL_KEY_PARTS if part in stored])
     if changed:
         raise ValueError(f'{path} was fitted for another model than {checkpoint} with this config: ' + '; '.join(
             f'{STATS_KEY_PARTS[part]} changed ({what})' if part != 'model' else f'{STATS_KEY_PARTS[part]} changed'
@@ -230,26 +206,17 @@ def load_fitted_state(scorer, model, checkpoint: str, stats: Optional[str]) -> N
 
 # ---------------------------------------------------------------------------------------------- one image
 def segment(model, scorer, image_bgr: np.ndarray):
-    """``(pred (H, W), anomaly score (H, W) float32)`` of one image, from one forward pass."""
+    """``(pred (H, W), anomaly score (H, W) float32)`` of one image, from one forward pass (backbone features
+    captured from it for feature scorers)."""
     import torch
     from mmseg.apis import inference_model
-    capture = None
-    if scorer.feature_stages:
-        from anomseg_plugins.engine.anomaly_test_loop import BackboneFeatureCapture
-        capture = BackboneFeatureCapture(model.backbone, scorer.feature_stages)
-    if capture is None:
+
+    from anomseg_plugins.engine.feature_capture import BackboneFeatureCapture, batched_features
+    capture = BackboneFeatureCapture.for_model(model, [scorer], 'tools/infer.py')
+    with capture:
         result = inference_model(model, image_bgr)
-        feats = None
-    else:
-        from anomseg_plugins.engine.anomaly_test_loop import batch_sample_features
-        with capture:
-            result = inference_model(model, image_bgr)
-            calls = capture.pop()
-        per_sample = batch_sample_features(calls, [result])
-        if per_sample is None:
-            raise RuntimeError(f'the backbone ran {len(calls)} times for one image; {scorer.name} needs whole-image '
-                               "inference (model.test_cfg.mode='whole')")
-        feats = [None if f is None else f[None] for f in per_sample[0]]
+        per_sample = capture.per_sample([result])
+    feats = None if per_sample is None else batched_features(per_sample[0])
     logits = result.seg_logits.data
     with torch.no_grad():
         scorer.to(logits.device)

@@ -8,7 +8,8 @@ every image / annotation pair of a split the way the training pipeline does (ima
 ==========================  ======================================================================
 problem                     meaning
 ==========================  ======================================================================
-``missing_folder``          the split's image (or annotation) folder does not exist
+``missing_folder``          ``data_root``, a ``data_prefix`` folder or the ``ann_file`` does not exist
+``dataset_error``           the dataset config cannot be built or cannot list its files (the detail says why)
 ``empty_split``             the split holds no image with the dataset's suffix
 ``unreadable_image``        the image cannot be read or does not decode (truncated, empty, not an image)
 ``missing_annotation``      no annotation at the expected path (image path with images -> annotations)
@@ -18,30 +19,37 @@ problem                     meaning
 ``label_out_of_range``      label values outside the dataset's range (StreetHazards: 1..14)
 ==========================  ======================================================================
 
-Files are checked in parallel (``multiprocessing``, fork) with progress lines and an ETA. The result is an
-:class:`IntegrityReport` (issues + per-split image sizes and label histograms), used by
-``tools/dataset/check_integrity.py``, ``tools/train.py --check-data`` and dataset analysis tools.
+The pairs checked are the dataset's own ``data_list`` (``img_path`` / ``seg_map_path``): the dataset config is
+built with mmseg's ``DATASETS`` (``lazy_init=True``, no pipeline) and ``full_init()`` lists the files as training
+does (suffixes, ``ann_file``, ``indices``), so the check and training agree on which files exist. Missing paths
+are found by :func:`~anomseg_plugins.datasets.street_hazards.data_path_problems`, which the config checks and
+the dataset use too.
+
+Files are checked in parallel with mmengine's ``track_parallel_progress`` (``track_progress`` in-process), with
+its progress bar and ETA. The result is an :class:`IntegrityReport` (issues + per-split image sizes and label
+histograms), used by ``tools/dataset/check_integrity.py``, ``tools/train.py --check-data`` and dataset
+analysis tools.
 
 Entry points: :func:`check_street_hazards` (a StreetHazards root, by split), :func:`check_dataset_cfg`
 (any mmseg dataset config), :func:`check_config_data` (the dataloaders of a training config),
 :func:`check_pairs` (explicit ``(image, annotation)`` paths).
 """
-import inspect
-import multiprocessing
+import io
 import os
 import os.path as osp
 import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from mmengine.utils import track_parallel_progress, track_progress
 
-from .street_hazards import ANOMALY_FILE_VALUE, LABEL_OFFSET, SPLIT_PREFIXES
+from .street_hazards import ANOMALY_FILE_VALUE, LABEL_OFFSET, SPLIT_PREFIXES, StreetHazardsDataset, data_path_problems
 
-PROBLEMS = ('missing_folder', 'empty_split', 'unreadable_image', 'missing_annotation', 'unreadable_annotation',
-            'not_single_channel', 'size_mismatch', 'label_out_of_range')
+PROBLEMS = ('missing_folder', 'dataset_error', 'empty_split', 'unreadable_image', 'missing_annotation',
+            'unreadable_annotation', 'not_single_channel', 'size_mismatch', 'label_out_of_range')
 #: StreetHazards' on-disk label values: 1..13 known classes, 14 anomaly.
 STREET_HAZARDS_LABELS = (LABEL_OFFSET, ANOMALY_FILE_VALUE)
 #: Below this many pairs the check runs in the calling process (a pool costs more than it saves).
@@ -217,43 +225,15 @@ def check_pair(task: Tuple[str, str, Optional[str], LabelSpec]) -> Tuple[list, O
 
 
 # ------------------------------------------------------------------------------------------------ runners
-def _progress_printer(total: int, what: str, stream=None) -> Callable[[int], None]:
-    """A callback printing ``what: done/total`` with elapsed time and ETA about every 10 % (and at the end)."""
-    start = time.time()
-    every = max(1, total // 10)
-    stream = stream or sys.stdout
-
-    def report(done: int) -> None:
-        if done % every and done != total:
-            return
-        elapsed = time.time() - start
-        eta = elapsed / max(done, 1) * (total - done)
-        print(
-            f'[check_integrity] {what}: {done}/{total} files ({100 * done // max(total, 1)}%), '
-            f'{elapsed:.0f} s elapsed, ETA {eta:.0f} s',
-            file=stream,
-            flush=True)
-
-    return report
-
-
-def _map(fn: Callable, tasks: Sequence, num_workers: Optional[int], progress: Optional[Callable[[int],
-                                                                                                None]]) -> Iterable:
-    """``fn`` over ``tasks`` in order, in a fork pool when worthwhile, calling ``progress(done)``."""
+def _check_all(tasks: List[tuple], num_workers: Optional[int], progress: bool) -> List[tuple]:
+    """:func:`check_pair` over ``tasks`` in order: mmengine's ``track_parallel_progress`` with ``num_workers``
+    processes, or ``track_progress`` in-process (one worker, or fewer than ``MIN_PARALLEL`` tasks)."""
     workers = num_workers if num_workers is not None else min(8, os.cpu_count() or 1)
-    if workers <= 1 or len(tasks) < MIN_PARALLEL or 'fork' not in multiprocessing.get_all_start_methods():
-        for i, task in enumerate(tasks, 1):
-            yield fn(task)
-            if progress:
-                progress(i)
-        return
-    ctx = multiprocessing.get_context('fork')
-    chunk = max(1, min(16, len(tasks) // (workers * 8)))
-    with ctx.Pool(workers) as pool:
-        for i, result in enumerate(pool.imap(fn, tasks, chunksize=chunk), 1):
-            yield result
-            if progress:
-                progress(i)
+    stream = sys.stdout if progress else io.StringIO()  # the bar always draws; without progress, into nothing
+    if workers > 1 and len(tasks) >= MIN_PARALLEL:
+        chunk = max(1, min(16, len(tasks) // (workers * 8)))
+        return track_parallel_progress(check_pair, tasks, workers, chunksize=chunk, file=stream)
+    return track_progress(check_pair, tasks, file=stream)
 
 
 def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]],
@@ -269,18 +249,20 @@ def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]],
         pairs: the files to check; annotation ``None`` checks the image only.
         label_spec: valid annotation values (default StreetHazards 1..14).
         split / img_dir / ann_dir: names used in the report.
-        num_workers: processes (default ``min(8, cpu_count)``; 1 or fewer than 32 pairs: in-process).
-        progress: print progress lines with ETA to stdout.
+        num_workers: processes (default ``min(8, cpu_count)``; 1 or fewer than ``MIN_PARALLEL`` pairs:
+            in-process).
+        progress: print a header line and mmengine's progress bar (with ETA) to stdout.
     """
     start = time.time()
     summary = SplitSummary(
         split=split, img_dir=img_dir, ann_dir=ann_dir, label_spec=label_spec.describe(), num_images=len(pairs))
     report = IntegrityReport(splits=[summary])
     tasks = [(split, img, ann, label_spec) for img, ann in pairs]
-    printer = _progress_printer(len(tasks), split) if progress and tasks else None
+    if progress and tasks:
+        print(f'[check_integrity] {split}: {len(tasks)} files in {img_dir or "-"}', flush=True)
     sizes: Counter = Counter()
     labels: Counter = Counter()
-    for issues, size, counts in _map(check_pair, tasks, num_workers, printer):
+    for issues, size, counts in _check_all(tasks, num_workers, progress) if tasks else []:
         if size:
             sizes[size] += 1
         if counts:
@@ -294,59 +276,121 @@ def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]],
     return report
 
 
-def find_pairs(img_dir: str,
-               ann_dir: Optional[str],
-               img_suffix: str = '.png',
-               seg_map_suffix: str = '.png',
-               ann_file: Optional[str] = None) -> List[Tuple[str, Optional[str]]]:
-    """Image / annotation pairs as mmseg's ``BaseSegDataset`` finds them.
+# ------------------------------------------------------------------------------------------------ datasets
+def build_dataset(dataset_cfg: dict) -> Any:
+    """The dataset of a (leaf) dataset config, built by mmseg's ``DATASETS`` without listing its files yet.
 
-    Without ``ann_file``: every file under ``img_dir`` (recursively) ending in ``img_suffix``, sorted; its
-    annotation is the same relative path under ``ann_dir`` with ``seg_map_suffix``. With ``ann_file``:
-    one image name (without suffix) per line.
+    ``lazy_init=True`` (``full_init()`` lists them), ``serialize_data=False`` (``data_list`` stays a list) and
+    no pipeline (transforms do not change which files exist). A dataset with ``check_files``
+    (:class:`~anomseg_plugins.datasets.StreetHazardsDataset`) gets it off, so that an empty split or missing
+    annotations are listed file by file instead of raising at the first one.
     """
-    if ann_file:
-        with open(ann_file) as f:
-            names = [line.strip() for line in f if line.strip()]
-    else:
-        names = []
-        for dirpath, _, files in os.walk(img_dir, followlinks=True):
-            for fname in files:
-                if fname.endswith(img_suffix):
-                    rel = osp.relpath(osp.join(dirpath, fname), img_dir)
-                    names.append(rel[:-len(img_suffix)])
-        names.sort()
-    return [(osp.join(img_dir, n + img_suffix), osp.join(ann_dir, n + seg_map_suffix) if ann_dir else None)
-            for n in names]
+    from mmseg.registry import DATASETS
+    dataset = DATASETS.build(dict(dataset_cfg, lazy_init=True, serialize_data=False, pipeline=[]))
+    if getattr(dataset, 'check_files', False):
+        dataset.check_files = False
+    return dataset
 
 
-def _check_split(split: str, img_dir: str, ann_dir: Optional[str], label_spec: LabelSpec, img_suffix: str,
-                 seg_map_suffix: str, ann_file: Optional[str], num_workers: Optional[int],
-                 progress: bool) -> IntegrityReport:
-    """Find the pairs of one split (reporting missing / empty folders) and check them."""
-    missing = [(k, d) for k, d in (('image', img_dir), ('annotation', ann_dir)) if d and not osp.isdir(d)]
-    if ann_file and not osp.isfile(ann_file):
-        missing.append(('ann_file', ann_file))
-    if missing:
-        report = IntegrityReport(splits=[SplitSummary(split, img_dir, ann_dir, label_spec.describe())])
-        report.issues = [
-            IntegrityIssue(split, d, 'missing_folder', f'{k} folder of split {split!r} does not exist')
-            for k, d in missing
-        ]
+def label_spec_of(dataset: Any) -> LabelSpec:
+    """Valid on-disk annotation values of a built dataset.
+
+    StreetHazards-style datasets (``metainfo`` with ``label_offset`` and ``anomaly_file_value``): that range
+    (1..14). Other mmseg datasets: ``0..C-1`` plus ``ignore_index`` (255), ``C`` the classes on disk (those of
+    the class's ``METAINFO`` when the config picks a subset, which mmseg maps on loading); with
+    ``reduce_zero_label``: ``0..C`` plus 255 (0 becomes ignore, 1..C the classes).
+    """
+    meta = dataset.metainfo
+    if 'anomaly_file_value' in meta:
+        return LabelSpec(int(meta.get('label_offset', 0)), int(meta['anomaly_file_value']))
+    classes = type(dataset).METAINFO.get('classes') if getattr(dataset, 'label_map', None) else meta.get('classes')
+    num_classes = len(classes or ()) or 256
+    ignore = int(getattr(dataset, 'ignore_index', 255))
+    if getattr(dataset, 'reduce_zero_label', False):
+        return LabelSpec(0, num_classes, (ignore, ))
+    return LabelSpec(0, num_classes - 1, (ignore, ))
+
+
+def label_spec_for(dataset_cfg: dict) -> LabelSpec:
+    """Valid on-disk annotation values of a dataset config (:func:`label_spec_of` of its lazily built dataset)."""
+    return label_spec_of(build_dataset(dataset_cfg))
+
+
+def _check_leaf(dataset_cfg: dict, split: str, key: str, num_workers: Optional[int], progress: bool) -> IntegrityReport:
+    """Check one (non-wrapper) dataset config: its paths, then the pairs of the dataset it builds."""
+    start = time.time()
+    report = IntegrityReport(splits=[SplitSummary(split, '', None, '-')])
+    summary = report.splits[0]
+    where = key or split
+    try:
+        dataset = build_dataset(dataset_cfg)
+        spec = label_spec_of(dataset)
+    except Exception as exc:  # noqa: BLE001  - unknown type, bad metainfo, ...: report it with the others
+        report.issues.append(
+            IntegrityIssue(split, where, 'dataset_error',
+                           f'the dataset config cannot be built: {type(exc).__name__}: {exc}'))
         return report
-    pairs = find_pairs(img_dir, ann_dir, img_suffix, seg_map_suffix, ann_file)
+    summary.img_dir = dataset.data_prefix.get('img_path') or dataset.data_root or ''
+    summary.ann_dir = dataset.data_prefix.get('seg_map_path') or None
+    summary.label_spec = spec.describe()
+    problems = data_path_problems(
+        dataset_cfg.get('data_root'), dataset_cfg.get('data_prefix'), dataset_cfg.get('ann_file'), key)
+    if problems:
+        report.issues += [IntegrityIssue(split, p.path, 'missing_folder', p.message) for p in problems]
+        return report
+    try:
+        dataset.full_init()
+    except Exception as exc:  # noqa: BLE001  - an unreadable ann_file, a dataset's own check, ...
+        report.issues.append(
+            IntegrityIssue(split, where, 'dataset_error',
+                           f'the dataset cannot list its files: {type(exc).__name__}: {exc}'))
+        return report
+    pairs = [(info['img_path'], info.get('seg_map_path')) for info in dataset.data_list]
     if not pairs:
-        report = IntegrityReport(splits=[SplitSummary(split, img_dir, ann_dir, label_spec.describe())])
-        report.issues = [IntegrityIssue(split, img_dir, 'empty_split', f'no *{img_suffix} image found (recursively)')]
+        found = f'listed in {dataset.ann_file}' if dataset.ann_file else 'found (recursively)'
+        report.issues.append(
+            IntegrityIssue(split, summary.img_dir, 'empty_split', f'no *{dataset.img_suffix} image {found}'))
         return report
-    return check_pairs(pairs, label_spec, split, img_dir, ann_dir, num_workers, progress)
+    report = check_pairs(pairs, spec, split, summary.img_dir, summary.ann_dir, num_workers, progress)
+    report.seconds = time.time() - start
+    return report
+
+
+def check_dataset_cfg(dataset_cfg: dict,
+                      split: str = 'dataset',
+                      num_workers: Optional[int] = None,
+                      progress: bool = True,
+                      key: str = '') -> IntegrityReport:
+    """Check the files of an mmseg dataset config: the pairs of the dataset it builds.
+
+    Wrappers (``RepeatDataset``, ``ConcatDataset``, ...) are followed to their datasets (``datasets[i]`` is
+    reported as split ``split[i]``).
+
+    Args:
+        dataset_cfg: the ``dataset`` of a dataloader config.
+        split: name of the split in the report.
+        num_workers / progress: see :func:`check_pairs`.
+        key: dotted config key of ``dataset_cfg`` (``train_dataloader.dataset``), named by missing-path messages.
+    """
+    if isinstance(dataset_cfg.get('dataset'), dict):
+        return check_dataset_cfg(dataset_cfg['dataset'], split, num_workers, progress, f'{key}.dataset'.lstrip('.'))
+    if dataset_cfg.get('datasets'):
+        report = IntegrityReport()
+        for i, ds in enumerate(dataset_cfg['datasets']):
+            report.merge(
+                check_dataset_cfg(ds, f'{split}[{i}]', num_workers, progress, f'{key}.datasets[{i}]'.lstrip('.')))
+        return report
+    return _check_leaf(dataset_cfg, split, key, num_workers, progress)
 
 
 def check_street_hazards(data_root: str,
                          splits: Sequence[str] = ('train', 'val', 'test'),
                          num_workers: Optional[int] = None,
                          progress: bool = True) -> IntegrityReport:
-    """Check a StreetHazards root (layout of SPEC section 1) split by split.
+    """Check a StreetHazards root (the layout of the official archives, README "Data") split by split.
+
+    Each split is the :class:`~anomseg_plugins.datasets.StreetHazardsDataset` of ``SPLIT_PREFIXES[split]``,
+    as the configs of ``configs/_base_/datasets/street_hazards.py`` build it.
 
     Args:
         data_root: folder holding ``train/`` and ``test/``.
@@ -354,84 +398,20 @@ def check_street_hazards(data_root: str,
         num_workers / progress: see :func:`check_pairs`.
 
     Returns:
-        An :class:`IntegrityReport` over all splits (labels must be 1..14).
+        An :class:`IntegrityReport` over all splits (labels must be 1..14); a missing ``data_root`` is one issue.
     """
     bad = [s for s in splits if s not in SPLIT_PREFIXES]
     if bad:
         raise ValueError(f'check_street_hazards: unknown split(s) {bad}; choose from {list(SPLIT_PREFIXES)}')
     report = IntegrityReport()
-    if not osp.isdir(data_root):
-        report.issues.append(IntegrityIssue('-', data_root, 'missing_folder', 'StreetHazards data_root does not exist'))
+    problems = data_path_problems(data_root)
+    if problems:
+        report.issues = [IntegrityIssue('-', p.path, 'missing_folder', p.message) for p in problems]
         return report
     for split in splits:
-        prefix = SPLIT_PREFIXES[split]
-        report.merge(
-            _check_split(split, osp.join(data_root, prefix['img_path']), osp.join(data_root, prefix['seg_map_path']),
-                         LabelSpec(*STREET_HAZARDS_LABELS), '.png', '.png', None, num_workers, progress))
+        cfg = dict(type=StreetHazardsDataset, data_root=data_root, data_prefix=dict(SPLIT_PREFIXES[split]))
+        report.merge(check_dataset_cfg(cfg, split, num_workers, progress))
     return report
-
-
-# ------------------------------------------------------------------------------------------------ configs
-def _default(cls: Any, name: str, fallback: Any) -> Any:
-    """Default of ``name`` in ``cls.__init__`` or its bases (mmseg datasets set suffixes there)."""
-    for klass in getattr(cls, '__mro__', ()):
-        init = klass.__dict__.get('__init__')
-        if init is None:
-            continue
-        param = inspect.signature(init).parameters.get(name)
-        if param is not None and param.default is not inspect.Parameter.empty:
-            return param.default
-    return fallback
-
-
-def label_spec_for(dataset_cfg: dict) -> LabelSpec:
-    """Valid annotation values of a dataset config.
-
-    StreetHazards-style datasets (``METAINFO`` with ``label_offset`` and ``anomaly_file_value``): that
-    range (1..14). Other mmseg datasets: ``0..C-1`` plus ``ignore_index`` (255); with
-    ``reduce_zero_label``: ``0..C`` plus 255 (0 becomes ignore, 1..C the classes).
-    """
-    from mmseg.registry import DATASETS
-    cls = DATASETS.get(dataset_cfg['type']) if isinstance(dataset_cfg.get('type'), str) else dataset_cfg.get('type')
-    meta = dict(getattr(cls, 'METAINFO', None) or {})
-    meta.update(dataset_cfg.get('metainfo') or {})
-    if 'anomaly_file_value' in meta:
-        return LabelSpec(int(meta.get('label_offset', 0)), int(meta['anomaly_file_value']))
-    num_classes = len(meta.get('classes') or ()) or 256
-    ignore = int(dataset_cfg.get('ignore_index', _default(cls, 'ignore_index', 255)))
-    if dataset_cfg.get('reduce_zero_label', _default(cls, 'reduce_zero_label', False)):
-        return LabelSpec(0, num_classes, (ignore, ))
-    return LabelSpec(0, num_classes - 1, (ignore, ))
-
-
-def check_dataset_cfg(dataset_cfg: dict,
-                      split: str = 'dataset',
-                      num_workers: Optional[int] = None,
-                      progress: bool = True) -> IntegrityReport:
-    """Check the files of an mmseg dataset config (``type``, ``data_root``, ``data_prefix``, suffixes,
-    ``ann_file``); wrappers (``RepeatDataset``, ``ConcatDataset``, ...) are followed to their datasets."""
-    if isinstance(dataset_cfg.get('dataset'), dict):
-        return check_dataset_cfg(dataset_cfg['dataset'], split, num_workers, progress)
-    if dataset_cfg.get('datasets'):
-        report = IntegrityReport()
-        for i, ds in enumerate(dataset_cfg['datasets']):
-            report.merge(check_dataset_cfg(ds, f'{split}[{i}]', num_workers, progress))
-        return report
-    from mmseg.registry import DATASETS
-    cls = DATASETS.get(dataset_cfg['type']) if isinstance(dataset_cfg.get('type'), str) else dataset_cfg.get('type')
-    root = dataset_cfg.get('data_root') or ''
-    prefix = dataset_cfg.get('data_prefix') or {}
-
-    def join(p: Optional[str]) -> Optional[str]:
-        return None if not p else (p if osp.isabs(p) or not root else osp.join(root, p))
-
-    img_dir = join(prefix.get('img_path', '')) or root
-    ann_dir = join(prefix.get('seg_map_path'))
-    ann_file = join(dataset_cfg.get('ann_file'))
-    return _check_split(split, img_dir, ann_dir, label_spec_for(dataset_cfg),
-                        dataset_cfg.get('img_suffix', _default(cls, 'img_suffix', '.jpg')),
-                        dataset_cfg.get('seg_map_suffix', _default(cls, 'seg_map_suffix', '.png')), ann_file,
-                        num_workers, progress)
 
 
 def check_config_data(cfg: Any,
@@ -446,5 +426,7 @@ def check_config_data(cfg: Any,
     for key in dataloaders:
         loader = cfg.get(key)
         if isinstance(loader, dict) and isinstance(loader.get('dataset'), dict):
-            report.merge(check_dataset_cfg(loader['dataset'], key.replace('_dataloader', ''), num_workers, progress))
+            report.merge(
+                check_dataset_cfg(loader['dataset'], key.replace('_dataloader', ''), num_workers, progress,
+                                  f'{key}.dataset'))
     return report

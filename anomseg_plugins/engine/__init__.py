@@ -1,8 +1,16 @@
-"""Runner components of anomseg: the anomaly test loop, and the one feature-capture / stats-key path it uses."""
-from .anomaly_test_loop import (AnomalyTestLoop, BackboneFeatureCapture, batch_sample_features, merge_view_features,
-                                model_stats_key, sample_features)
+"""Runner components of anomseg: the anomaly test loop and the panel hook, and the paths they share: backbone
+feature capture (:mod:`.feature_capture`), scorer lookup (:mod:`.scorer_lookup`) and fitted scorer statistics
+(:mod:`.scorer_stats`)."""
+from .anomaly_test_loop import AnomalyTestLoop
+from .feature_capture import (BackboneFeatureCapture, batch_sample_features, batched_features, feature_stages,
+                              find_tta_model, merge_view_features, sample_features, unwrap_model)
+from .hooks import AnomalyPanelHook, PerEpochSeedHook, epoch_seed
+from .scorer_lookup import config_scorers, metric_scorers, resolve_scorer
+from .scorer_stats import STATS_FILE, find_stats_file, key_changes, model_stats_key, read_stats, stats_key
 
 __all__ = [
-    'AnomalyTestLoop', 'BackboneFeatureCapture', 'batch_sample_features', 'merge_view_features', 'model_stats_key',
-    'sample_features'
+    'AnomalyTestLoop', 'AnomalyPanelHook', 'PerEpochSeedHook', 'epoch_seed', 'BackboneFeatureCapture',
+    'batch_sample_features', 'batched_features', 'feature_stages', 'find_tta_model', 'merge_view_features',
+    'sample_features', 'unwrap_model', 'config_scorers', 'metric_scorers', 'resolve_scorer', 'STATS_FILE',
+    'find_stats_file', 'key_changes', 'model_stats_key', 'read_stats', 'stats_key'
 ]

@@ -64,6 +64,12 @@ class BaseAnomalyScorer(nn.Module):
     def is_fitted(self) -> bool:
         return not self.requires_fit
 
+    def check_fitted(self) -> None:
+        """Raise a RuntimeError naming the scorer and the two ways to fit it when its statistics are missing."""
+        if not self.is_fitted:
+            raise RuntimeError(f'{self.name} is not fitted: run it through AnomalyTestLoop (which fits it on the fit '
+                               f'dataloader) or call fit_begin / fit_step / fit_end, or load its state_dict')
+
     def fit_begin(self) -> None:
         """Reset the running statistics before a fitting pass."""
 

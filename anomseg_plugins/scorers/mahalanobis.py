@@ -148,9 +148,7 @@ class Mahalanobis(BaseAnomalyScorer):
     # ----- scoring -----
     def score(self, logits: Tensor, feats: Feats = None) -> Tensor:
         logits = check_logits(logits)
-        if not self.is_fitted:
-            raise RuntimeError(f'{self.name} is not fitted: run it through AnomalyTestLoop (which fits it on the fit '
-                               f'dataloader) or call fit_begin / fit_step / fit_end, or load its state_dict')
+        self.check_fitted()
         feat = stage_feature(self, feats, self.feature_stage)
         n, dim, h, w = feat.shape
         if dim != self.precision.shape[0]:

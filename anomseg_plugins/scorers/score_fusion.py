@@ -130,9 +130,7 @@ class ScoreFusion(BaseAnomalyScorer):
 
     def score(self, logits: Tensor, feats: Feats = None) -> Tensor:
         logits = check_logits(logits)
-        if not self.is_fitted:
-            raise RuntimeError(f'{self.name} is not fitted: run it through AnomalyTestLoop (which fits it on the fit '
-                               f'dataloader) or load its state_dict')
+        self.check_fitted()
         out = torch.zeros(logits.shape[0], *logits.shape[-2:], device=logits.device)
         for k, (child, w) in enumerate(zip(self.children_scorers, self.weights)):
             s = child.score(logits, feats)

@@ -129,9 +129,7 @@ class SML(BaseAnomalyScorer):
 
     def score(self, logits: Tensor, feats: Feats = None) -> Tensor:
         logits = check_logits(logits)
-        if not self.is_fitted:
-            raise RuntimeError(f'{self.name} is not fitted: run it through AnomalyTestLoop (which fits it on the fit '
-                               f'dataloader) or call fit_begin / fit_step / fit_end, or load its state_dict')
+        self.check_fitted()
         if self.mu.numel() != logits.shape[1]:
             raise ValueError(f'{self.name} was fitted for {self.mu.numel()} classes but the logits have '
                              f'{logits.shape[1]}; refit it (delete the stats file) for this model')

@@ -9,7 +9,8 @@ the dotted key, the value and what to do:
 - unknown registry names (``type``) of the model and its parts, transforms, datasets, samplers,
   metrics, anomaly scorers, loops, hooks, optimizer, LR schedulers, visualizer: with the closest
   registered names and the valid choices for that slot;
-- a dataset whose ``data_root`` / ``data_prefix`` folder does not exist;
+- a dataset whose ``data_root``, ``data_prefix`` folder or ``ann_file`` does not exist (the check shared with
+  the dataset and the integrity check, :func:`~anomseg_plugins.datasets.street_hazards.data_path_problems`);
 - a scorer that needs fitting (``requires_fit``) with no fit data (no ``test_cfg.fit_dataloader``, no
   ``val_dataloader``, no saved statistics) or without ``AnomalyTestLoop``;
 - a head ``num_classes`` that disagrees with the number of classes of the dataset;
@@ -197,24 +198,17 @@ class _Checker:
                     f'{path}.{key}={off}, or set {path}.num_workers to 1 or more.')
 
     def check_data_paths(self, ds: dict, path: str) -> None:
-        """``data_root`` and the ``data_prefix`` folders must exist (leaf datasets only)."""
+        """``data_root``, the ``data_prefix`` folders and ``ann_file`` must exist (leaf datasets only).
+
+        The check and its messages are :func:`~anomseg_plugins.datasets.street_hazards.data_path_problems`,
+        shared with the dataset and the integrity check.
+        """
         if 'dataset' in ds or 'datasets' in ds:
             return
-        root = ds.get('data_root')
-        if isinstance(root, str) and root and not osp.isdir(root):
-            self.problems.append(
-                f'{path}.data_root = {root!r} does not exist (relative to the working directory {osp.abspath(".")!r}). '
-                f'Set it with --cfg-options {path.split(".")[0]}.dataset.data_root=/path/to/data (StreetHazards: '
-                f'unpack streethazards_train.tar and streethazards_test.tar there, or generate a copy with '
-                f'`python tools/dataset/generate_streethazards.py --out DIR`).')
-            return
-        for key, value in (ds.get('data_prefix') or {}).items():
-            if not isinstance(value, str) or not value:
-                continue
-            full = osp.join(root, value) if isinstance(root, str) and root and not osp.isabs(value) else value
-            if not osp.isdir(full):
-                self.problems.append(f'{path}.data_prefix.{key} = {value!r}: folder {full!r} does not exist; '
-                                     f'check the dataset layout below data_root={root!r}.')
+        from anomseg_plugins.datasets.street_hazards import data_path_problems
+        self.problems += [
+            p.message for p in data_path_problems(ds.get('data_root'), ds.get('data_prefix'), ds.get('ann_file'), path)
+        ]
 
     def check_evaluator(self, evaluator: Any, path: str) -> List[Tuple[Any, str]]:
         """Check metric types and their scorers; returns the built scorers that need fitting with their key."""
@@ -313,6 +307,13 @@ class _Checker:
                 'remove these scorers.')
 
 
+def mode_dataloaders(cfg: Config, mode: str) -> List[str]:
+    """Dataloader keys a ``mode`` run builds: train (and val when ``val_cfg`` is set) or test."""
+    if mode not in MODE_DATALOADERS:
+        raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+    return [k for k in MODE_DATALOADERS[mode] if k != 'val_dataloader' or cfg.get('val_cfg')]
+
+
 def check_config(cfg: Config, mode: str = 'train', check_paths: bool = True) -> None:
     """Validate ``cfg`` for ``mode`` (``'train'`` or ``'test'``) before ``Runner.from_cfg``.
 
@@ -333,10 +334,7 @@ def check_config(cfg: Config, mode: str = 'train', check_paths: bool = True) -> 
         return  # opted out, or another codebase's registries (mmdet, mmpretrain, ...) that we do not model
     checker = _Checker(cfg, check_paths)
     checker.check_model(cfg.get('model'), 'model')
-    loaders = list(MODE_DATALOADERS[mode])
-    if mode == 'train' and not cfg.get('val_cfg'):
-        loaders.remove('val_dataloader')
-    for key in loaders:
+    for key in mode_dataloaders(cfg, mode):
         checker.check_dataloader(cfg.get(key), key)
     for key in ('train_cfg', 'val_cfg', 'test_cfg'):
         checker.check_type(cfg.get(key), key, 'LOOPS', 'loop')

@@ -4,7 +4,7 @@ import sys
 
 from mmengine.config import Config
 
-from .config_checks import ConfigError, check_config
+from .config_checks import ConfigError, check_config, mode_dataloaders
 from .dist_env import setup_cpu_distributed
 
 
@@ -13,8 +13,9 @@ def prepare_tool_run(cfg: Config, mode: str, check_data: bool = False, tool: str
 
     1. :func:`~anomseg_plugins.utils.config_checks.check_config` for ``mode``;
     2. with ``check_data`` (``tools/train.py --check-data``), on rank 0 only: read every image and
-       annotation of the train (and val, when ``val_cfg`` is set) datasets with
-       :func:`~anomseg_plugins.datasets.integrity.check_config_data` and print its report;
+       annotation of the datasets of ``mode`` (train, and val when ``val_cfg`` is set; or test) with
+       :func:`~anomseg_plugins.datasets.integrity.check_config_data` and print its report. Both checks find
+       missing data paths with the same function, so they name a missing folder alike;
     3. :func:`~anomseg_plugins.utils.dist_env.setup_cpu_distributed` (gloo when distributed without CUDA).
 
     Raises:
@@ -28,8 +29,7 @@ def prepare_tool_run(cfg: Config, mode: str, check_data: bool = False, tool: str
         raise SystemExit(f'{prefix}{exc}') from None
     if check_data and os.environ.get('RANK', '0') == '0':
         from anomseg_plugins.datasets.integrity import check_config_data
-        loaders = ('train_dataloader', 'val_dataloader') if cfg.get('val_cfg') else ('train_dataloader', )
-        report = check_config_data(cfg, loaders)
+        report = check_config_data(cfg, mode_dataloaders(cfg, mode))
         print(report.format(), flush=True)
         if not report.ok:
             raise SystemExit(f'{prefix}--check-data found {len(report.issues)} problem(s) in '

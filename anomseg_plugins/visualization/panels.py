@@ -11,8 +11,9 @@ The 3x3 panel of one image (``draw_anomaly_panel``)::
     overlay           | confidence            | error map
     anomaly heat map  | detection (binary)    | TP / FP / FN / TN map
 
-- *ground truth* / *prediction*: class colours of the dataset palette (StreetHazards: SPEC section 1);
-  ground-truth anomaly pixels in the anomaly colour (60, 250, 240), other ignored pixels white.
+- *ground truth* / *prediction*: class colours of the dataset palette (StreetHazards: the official palette,
+  github.com/hendrycks/anomaly-seg); ground-truth anomaly pixels in the anomaly colour (60, 250, 240), other
+  ignored pixels white.
 - *overlay*: the input blended with the prediction (``alpha``).
 - *confidence*: ``max_c softmax(z)_c`` per pixel (0..1, viridis).
 - *error map*: correctly classified pixels light grey, misclassified red, anomaly pixels (left out of

@@ -3,7 +3,7 @@
 # what varies is the *context*, a 384*s-pixel window (192..720 on 1280x720), and through the clamp of the square to
 # the 720-pixel frame height the cap s <= 720/384 = 1.875: effective scale [0.5, 1.88], 8% of the draws on the cap,
 # magnification >= 0.53. (It was named resolution_384.)
-_base_ = ['../deeplab_r50_multiscale.py']
+_base_ = ['../deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py']
 crop_size = (384, 384)
 model = dict(data_preprocessor=dict(size=crop_size))
 # the headline pipeline with the crop's output and base size changed

@@ -3,7 +3,7 @@
 # what varies is the *context*, a 640*s-pixel window (320..720 on 1280x720), and through the clamp of the square to
 # the 720-pixel frame height the cap s <= 720/640 = 1.125: effective scale [0.5, 1.13], 58% of the draws on the cap,
 # magnification >= 0.89. (It was named resolution_640.)
-_base_ = ['../deeplab_r50_multiscale.py']
+_base_ = ['../deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py']
 crop_size = (640, 640)
 model = dict(data_preprocessor=dict(size=crop_size))
 # the headline pipeline with the crop's output and base size changed

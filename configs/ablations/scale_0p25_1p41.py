@@ -3,7 +3,7 @@
 # frame height, so 34% of the draws sit on the cap 720/512 = 1.41 (headline: (0.5, 2.0) -> [0.5, 1.41], 40%).
 # Magnification and context move together: 128..720-pixel windows, 4..0.71 output pixels per frame pixel.
 # MultiScaleSquareCrop(keep_scale=True) would reach the requested range; the transform records both scales.
-_base_ = ['../deeplab_r50_multiscale.py']
+_base_ = ['../deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py']
 # the headline pipeline with the crop's scale_range changed
 train_pipeline = [
     dict(t, scale_range=(0.25, 2.0)) if t.type == 'MultiScaleSquareCrop' else t for t in _base_.train_pipeline

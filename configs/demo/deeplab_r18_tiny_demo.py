@@ -1,6 +1,6 @@
 # Demo: the headline recipe shrunk to train on 2 CPU cores in minutes on the generated dataset
 # (tools/dataset/generate_streethazards.py). Only data root, image size, model width/depth and schedule change.
-_base_ = ['../deeplab_r50_multiscale.py']
+_base_ = ['../deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py']
 
 data_root = 'data/streethazards_demo'
 crop_size = (256, 256)

@@ -7,9 +7,11 @@ from mmseg.registry import MODELS
 
 import anomseg_plugins  # noqa: F401
 
+HEADLINE = 'configs/deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py'
+
 
 def test_headline_recipe_values(repo_root):
-    cfg = Config.fromfile(f'{repo_root}/configs/deeplab_r50_multiscale.py')
+    cfg = Config.fromfile(f'{repo_root}/{HEADLINE}')
     assert cfg.model.decode_head.type == 'DepthwiseSeparableASPPHead'
     assert cfg.model.backbone.depth == 50
     assert cfg.model.decode_head.num_classes == 13 and cfg.model.auxiliary_head.num_classes == 13
@@ -25,7 +27,7 @@ def test_headline_recipe_values(repo_root):
 
 
 def test_headline_forward_small_input(repo_root):
-    cfg = Config.fromfile(f'{repo_root}/configs/deeplab_r50_multiscale.py')
+    cfg = Config.fromfile(f'{repo_root}/{HEADLINE}')
     init_default_scope('mmseg')
     cfg.model.pretrained = None
     model = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()

@@ -34,10 +34,13 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
     p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
     if f'{osp.sep}_base_{osp.sep}' not in p)
+HEADLINE = 'configs/deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py'
+# the study's basic recipe: the whole frame resized to 512x512
+BASIC = 'configs/deeplabv3plus/deeplabv3plus_r50-d8_1xb4-basic-30e_streethazards-512x512.py'
 
 #: (w, h) of the frames each data root holds.
 FRAME_SIZE = {
-    'data/streethazards': (1280, 720),  # SPEC section 1
+    'data/streethazards': (1280, 720),  # the real StreetHazards frames
     'data/streethazards_demo': DEFAULT_SIZE,  # tools/dataset/generate_streethazards.py defaults (480x270)
     'data/cityscapes/': (2048, 1024),
     'data/VOCdevkit/VOC2012': (500, 375),  # VOC images are at most 500 px on a side; the commonest size
@@ -272,7 +275,7 @@ def test_train_test_mismatch_fails_without_a_note(tmp_path):
 
 def test_a_note_accepts_the_mismatch_and_a_stale_note_fails(tmp_path):
     assert scale_problems(_config(tmp_path, OLD_BASIC + "test_scale_note = 'studied on purpose'\n")) == []
-    stale = f"_base_ = ['{REPO}/configs/deeplab_r50_multiscale.py']\ntest_scale_note = 'left over'\n"
+    stale = f"_base_ = ['{REPO}/{HEADLINE}']\ntest_scale_note = 'left over'\n"
     assert scale_problems(_config(
         tmp_path, stale)) == ["test_scale_note is set ('left over') but train and test agree at (x1, y1): remove it"]
     empty = OLD_BASIC + "test_scale_note = ''\n"
@@ -281,7 +284,7 @@ def test_a_note_accepts_the_mismatch_and_a_stale_note_fails(tmp_path):
 
 def test_tta_views_must_be_ratios_of_the_test_scale(tmp_path):
     # mmseg's own VOC / ADE pattern on a frame the test pipeline resizes: ratio 1.0 rescales the original frame
-    text = (f"_base_ = ['{REPO}/configs/deeplabv3plus/deeplabv3plus_r50_basic_street_hazards.py']\n"
+    text = (f"_base_ = ['{REPO}/{BASIC}']\n"
             'tta_pipeline = [\n'
             "    dict(type='LoadImageFromFileWithRetry'),\n"
             "    dict(type='TestTimeAug', transforms=[\n"
@@ -291,7 +294,7 @@ def test_tta_views_must_be_ratios_of_the_test_scale(tmp_path):
     assert len(problems) == 2 and all('not ' in p and 'start every view from the test resize' in p for p in problems)
     assert 'ratio 1 shows (x1, y1), not 1 x the test magnification (x0.4, y0.7111)' in problems[1]
     # no ratio-1.0 view, and mmseg's SegTTAModel
-    text = (f"_base_ = ['{REPO}/configs/deeplab_r50_multiscale.py']\n"
+    text = (f"_base_ = ['{REPO}/{HEADLINE}']\n"
             "tta_model = dict(type='SegTTAModel')\n"
             'tta_pipeline = [\n'
             "    dict(type='LoadImageFromFileWithRetry'),\n"
@@ -307,7 +310,7 @@ def test_tta_views_must_be_ratios_of_the_test_scale(tmp_path):
 def test_basic_recipe_trains_validates_and_tests_on_the_same_512x512_frame(repo_root):
     """The fix of item 2 by value: every pipeline of the basic recipe resizes the frame to 512x512 (not keeping its
     aspect), annotations are loaded after that resize at test (native-resolution ground truth)."""
-    cfg = Config.fromfile(f'{repo_root}/configs/deeplabv3plus/deeplabv3plus_r50_basic_street_hazards.py')
+    cfg = Config.fromfile(f'{repo_root}/{BASIC}')
     resize = dict(type='Resize', scale=(512, 512), keep_ratio=False)
     train = cfg.train_dataloader.dataset.pipeline
     assert [t['type'] for t in train][:3] == ['LoadImageFromFileWithRetry', 'LoadStreetHazardsAnnotations', 'Resize']
@@ -329,7 +332,7 @@ def test_basic_recipe_sees_512x512_inputs_and_scores_at_native_resolution(repo_r
     from mmengine.model import revert_sync_batchnorm
     from mmseg.registry import DATASETS, MODELS
 
-    cfg = Config.fromfile(f'{repo_root}/configs/deeplabv3plus/deeplabv3plus_r50_basic_street_hazards.py')
+    cfg = Config.fromfile(f'{repo_root}/{BASIC}')
     dataset = DATASETS.build(dict(cfg.test_dataloader.dataset, data_root=tiny_street_hazards))
     packed = dataset[0]
     sample = packed['data_samples']

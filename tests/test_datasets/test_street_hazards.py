@@ -115,3 +115,23 @@ def test_load_transform_rejects_annotation_of_other_size(tmp_path):
     results = dict(seg_map_path=path, seg_fields=[], reduce_zero_label=False, ori_shape=(8, 10), img_path='img.png')
     with pytest.raises(ValueError, match=r'small\.png is 5x4 but its image img\.png is 10x8'):
         LoadStreetHazardsAnnotations()(results)
+
+
+def test_missing_prefix_folder_names_key_and_path(tiny_street_hazards):
+    """The dataset raises the message of the shared path check (also used by config and integrity checks)."""
+    from anomseg_plugins.datasets import DataPathError, data_path_problems
+    prefix = dict(SPLIT_PREFIXES['val'], seg_map_path='train/annotations/validaton')
+    with pytest.raises(DataPathError) as info:
+        StreetHazardsDataset(data_root=tiny_street_hazards, data_prefix=prefix)
+    assert str(info.value) == str(data_path_problems(tiny_street_hazards, prefix)[0])
+    assert str(info.value).startswith("data_prefix.seg_map_path = 'train/annotations/validaton': folder "
+                                      f"'{tiny_street_hazards}/train/annotations/validaton' does not exist.")
+
+
+def test_check_files_off_lists_pairs_as_found(tiny_street_hazards, tmp_path):
+    """``check_files=False`` (the integrity check) lists images without annotation instead of raising."""
+    root = str(tmp_path / 'copy')
+    shutil.copytree(tiny_street_hazards, root)
+    os.remove(osp.join(root, 'train/annotations/validation/t4', '0.png'))
+    ds = StreetHazardsDataset(data_root=root, data_prefix=SPLIT_PREFIXES['val'], check_files=False)
+    assert len(ds) == 4 and not osp.exists(ds.get_data_info(0)['seg_map_path'])

@@ -2,6 +2,7 @@
 import os.path as osp
 import socket
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -40,6 +41,7 @@ def worker(rank, port, out_dir):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow  # 2 processes
 def test_fit_end_all_reduces_across_ranks(tmp_path):
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))

@@ -4,6 +4,8 @@ import torch
 
 from anomseg_plugins.scorers import HEAT
 
+HEADLINE = 'configs/deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py'
+
 
 def numpy_smoothed_energy(logits):
     z = logits.numpy().astype(np.float64)
@@ -111,6 +113,7 @@ def test_per_image_metrics_depend_on_earlier_images_only_with_the_feature_term(f
         assert abs(auroc_after - auroc_fresh) > 1e-3, (auroc_fresh, auroc_after)
 
 
+@pytest.mark.slow  # a full test run
 def test_study_scorer_set_runs_heat_with_the_layer3_feature_term(tmp_path):
     """configs/_base_/anomaly/study_scorers.py composed with the headline config: HEAT reads backbone stage
     index 2, which with mmseg's ResNet out_indices (0, 1, 2, 3) is the output of layer3 (1024 channels for R50,
@@ -125,7 +128,7 @@ def test_study_scorer_set_runs_heat_with_the_layer3_feature_term(tmp_path):
     init_default_scope('mmseg')
     repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     path = tmp_path / 'study.py'
-    path.write_text(f"_base_ = [{osp.join(repo, 'configs', 'deeplab_r50_multiscale.py')!r}, "
+    path.write_text(f"_base_ = [{osp.join(repo, HEADLINE)!r}, "
                     f"{osp.join(repo, 'configs', '_base_', 'anomaly', 'study_scorers.py')!r}]\n"
                     'test_cfg = _base_.anomaly_test_cfg\ntest_evaluator = _base_.anomaly_test_evaluator\n')
     cfg = Config.fromfile(str(path))

@@ -128,6 +128,7 @@ def test_anomalies_only_in_test_with_requested_share(generated):
     assert sum((a == ANOMALY_LABEL).any() for a in anns) >= len(anns) // 2  # most test images hold some
 
 
+@pytest.mark.slow  # generates several datasets
 def test_anomaly_share_follows_the_parameter():
 
     def share(fraction):

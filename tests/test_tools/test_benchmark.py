@@ -110,6 +110,7 @@ def test_bad_arguments_are_named(benchmark, configs, capsys):
             benchmark.main([configs[0], '--device', 'cuda'])
 
 
+@pytest.mark.slow  # runs the tool in a subprocess
 def test_command_line(repo_root, configs, tmp_path):
     out = tmp_path / 'cli.json'
     proc = subprocess.run([

@@ -14,6 +14,10 @@ def load_tool(repo_root, rel):
     return module
 
 
+# the headline config's name (model names default to the config file names)
+R50 = 'deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512'
+
+
 def results(miou, scorers, config):
     """A test_results.json as tools/test.py writes it; per-image values = pooled + 1 (FPR95, AUPR) / - 1 (AUROC)."""
     metrics = {'aAcc': 90.0, 'mIoU': miou, 'mAcc': 60.0}
@@ -35,12 +39,12 @@ def runs(tmp_path):
     b = tmp_path / 'runs' / 'segformer'
     a.mkdir(parents=True)
     b.mkdir(parents=True)
-    # the study's numbers (SPEC 5) for R50, invented ones for the second model
+    # the study's numbers (README "Anomaly scoring") for R50, invented ones for the second model
     json.dump(
         results(50.26, {
             'MSP': (33.57, 86.71, 6.21),
             'MaxLogit': (33.12, 90.50, 8.43)
-        }, 'configs/deeplab_r50_multiscale.py'), open(a / 'test_results.json', 'w'))
+        }, f'configs/deeplabv3plus/{R50}.py'), open(a / 'test_results.json', 'w'))
     json.dump(
         results(35.57, {
             'MSP': (40.0, 80.0, 5.0),
@@ -59,16 +63,12 @@ def test_compare_orders_marks_best_and_writes_files(repo_root, runs, tmp_path, c
         assert (out / name).stat().st_size > 0, name
     data = json.load(open(out / 'comparison.json'))
     order = [(r['model'], r['scorer']) for r in data['rows']]  # best pooled AUPR first
-    assert order == [('deeplab_r50_multiscale', 'MaxLogit'), ('b5', 'MaxLogit'), ('deeplab_r50_multiscale', 'MSP'),
-                     ('b5', 'MSP')]
+    assert order == [(R50, 'MaxLogit'), ('b5', 'MaxLogit'), (R50, 'MSP'), ('b5', 'MSP')]
     assert data['best']['pooled/FPR95'] == dict(value=30.0, rows=[dict(model='b5', scorer='MaxLogit')])
     assert data['best']['per_image/AUPR']['value'] == pytest.approx(9.43)
-    assert data['best']['mIoU']['rows'] == [
-        dict(model='deeplab_r50_multiscale', scorer='MaxLogit'),
-        dict(model='deeplab_r50_multiscale', scorer='MSP')
-    ]
+    assert data['best']['mIoU']['rows'] == [dict(model=R50, scorer='MaxLogit'), dict(model=R50, scorer='MSP')]
     md = (out / 'comparison.md').read_text()
-    assert '| deeplab_r50_multiscale | MaxLogit | **50.26** | 33.12 | 90.50 | **8.43** |' in md
+    assert f'| {R50} | MaxLogit | **50.26** | 33.12 | 90.50 | **8.43** |' in md
     assert '| b5 | MaxLogit | 35.57 | **30.00** | **91.00** | 7.00 |' in md
     rows = list(csv.DictReader(open(out / 'comparison.csv')))
     assert rows[0]['best_in'] == 'mIoU;pooled/AUPR;per_image/AUPR'

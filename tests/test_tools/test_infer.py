@@ -75,9 +75,10 @@ def test_infer_folder_skips_the_corrupt_image(repo_root, model_and_ckpt, image_f
     assert not (out / 'broken_seg.png').exists()
 
 
+@pytest.mark.slow  # a test run to fit, then inference
 def test_infer_fitted_scorers_load_the_test_statistics(repo_root, model_and_ckpt, image_folder, tmp_path, capsys):
     """SML and Mahalanobis (backbone features) load AnomalyTestLoop's stats file; other weights are refused."""
-    from anomseg_plugins.engine.anomaly_test_loop import model_stats_key
+    from anomseg_plugins.engine.scorer_stats import model_stats_key
     from anomseg_plugins.scorers import SML, Mahalanobis
     tool = load_tool(repo_root, 'tools/infer.py')
     model, ckpt = model_and_ckpt

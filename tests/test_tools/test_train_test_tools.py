@@ -1,5 +1,6 @@
 """tools/train.py, --resume and tools/test.py on the demo config and generated data (CPU, safe loading on);
-tools/test.py refuses a checkpoint that does not fit the model."""
+tools/test.py refuses a checkpoint that does not fit the model, and the metrics it writes match an independent
+recomputation from the same checkpoint."""
 import json
 import os.path as osp
 import re
@@ -8,8 +9,12 @@ import sys
 
 import pytest
 import torch
+from reference_metrics import iou_reference, street_hazards_labels
+
+pytestmark = pytest.mark.slow  # trains the demo model, runs the tools in subprocesses
 
 CONFIG = 'configs/demo/deeplab_r18_tiny_demo.py'
+NUM_CLASSES = 13  # StreetHazards' known classes: annotation values 1..13
 
 
 def _run(repo_root, args, timeout=600):
@@ -82,17 +87,72 @@ def test_resume_continues_from_checkpoint(repo_root, tiny_street_hazards, traine
     assert iters and min(iters) == 17 and max(iters) == 20
 
 
+def _recompute_iou(repo_root, data_root, checkpoint):
+    """mmseg's IoU metrics of ``checkpoint`` on the test split, computed outside tools/test.py and its Runner: the
+    model built from the config and loaded strictly from the file, each test image through the config's test
+    pipeline and ``model.test_step``, its prediction the argmax of the logits, its labels read from the annotation
+    file (``street_hazards_labels``) and the areas counted with numpy over the 13 known classes
+    (``iou_reference``)."""
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.model import revert_sync_batchnorm
+    from mmseg.registry import DATASETS, MODELS
+
+    from anomseg_plugins.utils import safe_torch_load
+    cfg = Config.fromfile(osp.join(repo_root, CONFIG))
+    cfg.test_dataloader.dataset.data_root = data_root
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    model.load_state_dict(safe_torch_load(checkpoint, map_location='cpu')['state_dict'], strict=True)
+    model.eval()
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    preds, gts = [], []
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            sample = model.test_step(pseudo_collate([dataset[i]]))[0]
+            gt, _ = street_hazards_labels(sample.seg_map_path)
+            preds.append(sample.seg_logits.data.argmax(0).numpy())
+            gts.append(gt)
+            assert preds[-1].shape == gt.shape
+    return iou_reference(preds, gts, NUM_CLASSES), len(dataset)
+
+
+def _class_table(log):
+    """The rows of IoUMetric's per-class table in a log: ``[(class, IoU, Acc), ...]`` (percent, NaN as nan)."""
+    lines = log.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.fullmatch(r'\|\s*Class\s*\|\s*IoU\s*\|\s*Acc\s*\|', line))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith('|'):
+            break
+        name, iou, acc = (cell.strip() for cell in line.strip('|').split('|'))
+        rows.append((name, float(iou), float(acc)))
+    return rows
+
+
 def test_test_tool_reports_miou(repo_root, tiny_street_hazards, trained, tmp_path):
+    """test_results.json by value: config and checkpoint as given, aAcc / mIoU / mAcc equal to an independent
+    recomputation from the same checkpoint on the same test images (``_recompute_iou``), and so is every row of
+    the per-class table in the log. mmseg rounds to 2 decimals, hence the 0.006 points: an mIoU over other classes
+    (e.g. with the anomaly or without ``unlabeled``), of another checkpoint or in fractions is far outside."""
     work_dir, _ = trained
     out_dir = str(tmp_path / 'test')
-    log = _run(
-        repo_root,
-        ['tools/test.py', CONFIG, osp.join(work_dir, 'epoch_8.pth'), '--work-dir', out_dir] +
-        _options(tiny_street_hazards, 8))
-    assert 'mIoU' in log
+    checkpoint = osp.join(work_dir, 'epoch_8.pth')
+    log = _run(repo_root,
+               ['tools/test.py', CONFIG, checkpoint, '--work-dir', out_dir] + _options(tiny_street_hazards, 8))
     results = json.load(open(osp.join(out_dir, 'test_results.json')))
-    assert 0.0 <= results['metrics']['mIoU'] <= 100.0
-    assert results['checkpoint'].endswith('epoch_8.pth')
+    assert results['config'] == CONFIG and results['checkpoint'] == checkpoint
+    assert set(results['metrics']) == {'aAcc', 'mIoU', 'mAcc'}
+    want, num_images = _recompute_iou(repo_root, tiny_street_hazards, checkpoint)
+    assert num_images == 6
+    for key in ('aAcc', 'mIoU', 'mAcc'):
+        assert results['metrics'][key] == pytest.approx(want[key], abs=0.006), key
+    assert f"mIoU: {results['metrics']['mIoU']:.4f}" in log
+    from anomseg_plugins.datasets.street_hazards import StreetHazardsDataset
+    table = _class_table(log)
+    assert [name for name, _, _ in table] == list(StreetHazardsDataset.METAINFO['classes'])
+    for (name, iou, acc), want_iou, want_acc in zip(table, want['IoU'], want['Acc']):
+        assert iou == pytest.approx(want_iou, abs=0.006, nan_ok=True), name
+        assert acc == pytest.approx(want_acc, abs=0.006, nan_ok=True), name
 
 
 def _five_class_checkpoint(repo_root, path):

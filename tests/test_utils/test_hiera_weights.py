@@ -64,6 +64,7 @@ def test_weights_of_another_variant_are_refused(timm_weights, tmp_path):
     assert not (tmp_path / 'x.pth').exists()
 
 
+@pytest.mark.slow  # runs the tool in a subprocess
 def test_converter_tool_writes_what_the_library_writes(timm_weights, tmp_path):
     """``tools/model_converters/hiera2mmseg.py`` is the command line of ``convert_hiera_checkpoint``."""
     import os.path as osp

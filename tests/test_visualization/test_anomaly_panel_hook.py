@@ -8,13 +8,17 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.structures import PixelData
 from mmseg.registry import HOOKS
 from mmseg.structures import SegDataSample
+from reference_metrics import image_miou, street_hazards_labels
 
+from anomseg_plugins.engine import AnomalyPanelHook
 from anomseg_plugins.scorers import MaxLogit
-from anomseg_plugins.visualization import AnomalyPanelHook
 from anomseg_plugins.visualization.panels import FP_COLOR, TP_COLOR
+
+pytestmark = pytest.mark.slow  # full test runs drawing panels
 
 C, H, W = 13, 40, 64
 
@@ -134,9 +138,23 @@ def test_hook_falls_back_and_names_unknown_scorers(tmp_path):
     assert not osp.exists(tmp_path / 'off')
 
 
+class _Recorder(Hook):
+    """The logits and annotation file of every test image, by the panels' image name (``<folder>/<file>``)."""
+
+    def __init__(self):
+        self.samples = {}
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        for s in outputs:
+            name = f'{osp.basename(osp.dirname(s.img_path))}/{osp.basename(s.img_path)}'
+            self.samples[name] = (s.seg_logits.data.float().cpu().numpy(), s.seg_map_path)
+
+
 def test_hook_draws_from_the_test_pass_with_fitted_and_stateful_scorers(tmp_path, repo_root, tiny_street_hazards):
     """runner.test() with MaxLogit + HEAT (stateful) + Mahalanobis (fitted, backbone features): the hook's
-    HEAT maps are the metric's (same pooled FPR95 at its threshold), panels and grids are written."""
+    HEAT maps are the metric's (same pooled FPR95 at its threshold), panels and grids are written, and each
+    panel's mIoU (over the classes labelled or predicted on the image's labelled pixels) and pixel accuracy equal
+    a numpy recomputation from the same pass's logits and the annotation file."""
     from mmengine.runner import Runner
     path = tmp_path / 'panels_cfg.py'
     path.write_text(
@@ -160,6 +178,8 @@ def test_hook_draws_from_the_test_pass_with_fitted_and_stateful_scorers(tmp_path
     cfg.visualizer.save_dir = str(tmp_path / 'show')  # what tools/test.py --show-dir sets
     cfg.default_hooks.visualization.update(scorer='HEAT', max_panels=2, grid_size=2, dpi=50)
     runner = Runner.from_cfg(cfg)
+    recorder = _Recorder()
+    runner.register_hook(recorder)
     metrics = runner.test()
     out = tmp_path / 'show' / 'anomaly_panels'
     index = json.load(open(out / 'panels.json'))
@@ -168,4 +188,12 @@ def test_hook_draws_from_the_test_pass_with_fitted_and_stateful_scorers(tmp_path
     assert 100 * index['pooled_at_threshold']['fpr'] == pytest.approx(metrics['anomaly/pooled/HEAT/FPR95'], abs=1e-6)
     for name in ['grid.png', 'scorer_grid.png'] + [p['file'] for p in index['panels']]:
         assert (out / name).stat().st_size > 10000, name
-    assert all(0.0 <= p['mIoU'] <= 100.0 for p in index['panels'])
+    # each panel's mIoU and pixel accuracy recomputed from the same pass's logits and the annotation file (the hook
+    # counts in float32, mmseg's histc)
+    for p in index['panels']:
+        logits, seg_map_path = recorder.samples[p['image']]
+        gt, _ = street_hazards_labels(seg_map_path)
+        pred = logits.argmax(0)
+        assert p['mIoU'] == pytest.approx(image_miou(pred, gt, C), rel=1e-6), p
+        valid = gt != 255
+        assert p['acc'] == pytest.approx(100.0 * np.mean(pred[valid] == gt[valid]), rel=1e-6), p

@@ -4,10 +4,8 @@ import pytest
 from sklearn.metrics import precision_score, recall_score
 
 from anomseg_plugins.datasets.street_hazards import ANOMALY_COLOR, StreetHazardsDataset
-from anomseg_plugins.evaluation.functional import ScoreHistogram
 from anomseg_plugins.visualization import (PanelData, colorize, detection_map, detection_outcomes, draw_anomaly_panel,
-                                           draw_panel_grid, draw_scorer_grid, error_map, histogram_quantile,
-                                           image_statistics, rates_at_threshold, threshold_at_recall)
+                                           draw_panel_grid, draw_scorer_grid, error_map, image_statistics)
 from anomseg_plugins.visualization.panels import (CORRECT_COLOR, FN_COLOR, FP_COLOR, IGNORE_COLOR, TP_COLOR,
                                                   WRONG_COLOR, resize)
 
@@ -84,22 +82,6 @@ def test_image_statistics_match_mmseg_and_sklearn():
     assert stats['precision'] == pytest.approx(100 * precision_score(y, flagged))
     assert stats['recall'] == pytest.approx(100 * recall_score(y, flagged))
     assert stats['tp'] + stats['fn'] == int(y.sum())
-
-
-def test_histogram_threshold_and_quantiles_match_sklearn():
-    from sklearn.metrics import roc_curve
-    rng = np.random.default_rng(1)
-    labels = (rng.random(20000) < 0.05).astype(np.uint8)
-    scores = (rng.normal(size=20000) + 2.0 * labels).astype(np.float32)
-    hist = ScoreHistogram.from_scores(scores, labels, 22)
-    thr = threshold_at_recall(hist, 0.95)
-    rates = rates_at_threshold(hist, thr)
-    assert rates['recall'] >= 0.95
-    fpr, tpr, _ = roc_curve(labels, scores)
-    assert rates['fpr'] == pytest.approx(fpr[np.argmax(tpr >= 0.95)], abs=1e-3)
-    assert rates['fpr'] * 100 == pytest.approx(hist.compute(0.95)['FPR95'] * 100, abs=1e-9)
-    assert histogram_quantile(hist, 0.5) == pytest.approx(np.percentile(scores, 50), abs=2e-2)
-    assert histogram_quantile(hist, 0.99) == pytest.approx(np.percentile(scores, 99), abs=2e-2)
 
 
 def _cell_pixel(box, row, col):

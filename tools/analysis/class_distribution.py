@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from anomseg_plugins.datasets.street_hazards import SPLIT_PREFIXES
-from anomseg_plugins.visualization.class_distribution import class_distribution, problems, to_prettytable, write_outputs
+from anomseg_plugins.tooling.class_distribution import class_distribution, problems, to_prettytable, write_outputs
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -16,9 +16,9 @@ import sys
 from typing import List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from anomseg_plugins.visualization.comparison import (COLUMNS, ResultFileError, comparison_rows, find_result_files,
-                                                      load_result, plot_comparison_bars, sort_rows, to_markdown,
-                                                      to_prettytable, used_columns, write_csv, write_json)
+from anomseg_plugins.tooling.comparison import (COLUMNS, ResultFileError, comparison_rows, find_result_files,
+                                                load_result, plot_comparison_bars, sort_rows, to_markdown,
+                                                to_prettytable, used_columns, write_csv, write_json)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -28,7 +28,7 @@ import time
 from typing import List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from anomseg_plugins.visualization import comparison
+from anomseg_plugins.tooling import comparison
 
 PANEL_CELLS = [
     ('input', 'the test image as read from disk.'),
@@ -285,7 +285,7 @@ def make_report(work_dir: str,
 
 
 def data_section(root: str, out_dir: str, files: List[str], notes: List[str]) -> List[str]:
-    from anomseg_plugins.visualization import class_distribution as cd
+    from anomseg_plugins.tooling import class_distribution as cd
     md = [f'Dataset root `{root}`.', '']
     dist = cd.class_distribution(root, progress=False)
     if any('missing' not in d for d in dist.values()):

@@ -6,9 +6,10 @@ Usage::
     python tools/dataset/check_integrity.py --config CONFIG [--cfg-options k=v ...]   # its train/val/test data
     ... [--json report.json] [--max-list 50]
 
-Prints progress, a summary per split and one line per offending file; exits 0 when every file is fine,
-1 when there are problems (the list names each file and what is wrong with it).
-See :mod:`anomseg_plugins.datasets.integrity` for the checks.
+The files checked are those the dataset lists (``StreetHazardsDataset`` of each split, or the datasets the
+config builds), so they are the files training reads. Prints progress, a summary per split and one line per
+offending file; exits 0 when every file is fine, 1 when there are problems (the list names each file and what
+is wrong with it). See :mod:`anomseg_plugins.datasets.integrity` for the checks.
 """
 import argparse
 import json
@@ -29,9 +30,11 @@ def parse_args() -> argparse.Namespace:
         '--splits',
         nargs='+',
         default=None,
+        choices=['train', 'val', 'test'],
         help='StreetHazards splits (train val test) or, with --config, dataloaders '
         '(train val test); default: all')
-    parser.add_argument('--workers', type=int, default=None, help='processes (default: min(8, CPUs))')
+    parser.add_argument(
+        '--workers', type=int, default=None, help='processes reading the files (default: min(8, CPUs); 1: in-process)')
     parser.add_argument('--json', help='also write the full report (issues, sizes, label histograms) here')
     parser.add_argument('--max-list', type=int, default=50, help='offending files listed on screen')
     args = parser.parse_args()

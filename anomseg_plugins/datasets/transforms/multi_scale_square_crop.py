@@ -16,7 +16,7 @@ class MultiScaleSquareCrop(BaseTransform):
     shorter image side (so the crop never leaves the image and is *never padded*), places it uniformly
     at random, and resizes it to ``output_size x output_size`` (bilinear for the image, nearest for
     every map in ``seg_fields``). ``s < 1`` zooms in on detail, ``s > 1`` shows more context
-    (SPEC section 2: scale 0.5-2.0, crop side 512*s, output 512x512).
+    (the headline recipe, README "Configs": scale 0.5-2.0, crop side 512*s, output 512x512).
 
     The clamp caps the scale an image can give: on a 1280x720 frame with ``base_size=512`` no crop is
     wider than 720 pixels, so every draw above 720/512 = 1.41 gives the same crop scale (about 40% of the

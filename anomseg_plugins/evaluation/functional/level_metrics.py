@@ -14,8 +14,9 @@ the totals:
   curve through the level points, i.e. ``sklearn.metrics.roc_auc_score`` (tied scores count 1/2).
 - ``AUPR = sum_i (pos_i / P) * tps_i / (tps_i + fps_i)``: average precision as a step sum, i.e.
   ``sklearn.metrics.average_precision_score`` (no interpolation).
-- ``FPR95`` with ``fpr_rule='first'`` (pooled protocol, SPEC 4): ``fps_i / N`` at the first level in
-  descending order whose recall ``tps_i / P >= recall_level``.
+- ``FPR95`` with ``fpr_rule='first'`` (pooled protocol, as SegmentMeIfYouCan's evaluation, Chan et al., NeurIPS
+  2021 Datasets and Benchmarks, github.com/SegmentMeIfYouCan/road-anomaly-benchmark): ``fps_i / N`` at the first
+  level in descending order whose recall ``tps_i / P >= recall_level``.
 - ``FPR95`` with ``fpr_rule='nearest'`` (official StreetHazards code, hendrycks/anomaly-seg
   ``anom_utils.fpr_and_fdr_at_recall``): among the levels from the top down to the first level that
   reaches full recall, the one whose recall is nearest ``recall_level``; ties in the distance are broken
@@ -33,6 +34,8 @@ from typing import Callable, Dict, Optional, Tuple, Union
 import numpy as np
 
 METRIC_NAMES = ('AUROC', 'AUPR', 'FPR95', 'F1', 'F1_threshold')
+#: The metrics with a reported quantisation (tie) error bound, as ``ScoreHistogram.error_bounds`` gives them.
+BOUND_NAMES = ('AUROC', 'AUPR', 'FPR95')
 logger = logging.getLogger(__name__)
 FPR_RULES = ('first', 'nearest')
 

@@ -356,6 +356,42 @@ class ScoreHistogram:
         pos, neg, _ = self._levels()
         return curves_from_level_counts(pos, neg)
 
+    # ------------------------------------------------------------------ operating points
+    def threshold_at_recall(self, recall_level: float = 0.95) -> float:
+        """The highest bin threshold whose recall reaches ``recall_level``: the operating point of FPR95
+        (``'first'`` rule). Flagging ``score >= threshold`` then has recall ``>= recall_level``. NaN without
+        anomalous pixels."""
+        pos, _, thresholds = self.level_counts()
+        total = int(pos.sum())
+        if total == 0:
+            return float('nan')
+        idx = int(np.argmax(np.cumsum(pos) >= recall_level * total))
+        return float(thresholds[idx])
+
+    def rates_at_threshold(self, threshold: float) -> Dict[str, Optional[float]]:
+        """Pooled ``recall`` and ``fpr`` (fractions; ``None`` without anomalous / normal pixels) of flagging
+        ``score >= threshold``, and the pixel counts (bin resolution: a bin counts as flagged when its lower edge
+        is ``>= threshold``)."""
+        pos, neg, thresholds = self.level_counts()
+        flagged = thresholds >= threshold
+        num_pos, num_neg = int(pos.sum()), int(neg.sum())
+        return dict(
+            recall=float(pos[flagged].sum() / num_pos) if num_pos else None,
+            fpr=float(neg[flagged].sum() / num_neg) if num_neg else None,
+            num_anomaly_pixels=num_pos,
+            num_normal_pixels=num_neg)
+
+    def quantile(self, q: float) -> float:
+        """Score below which a fraction ``q`` of the pixels lie (a bin's lower edge; NaN if empty)."""
+        pos, neg, thresholds = self.level_counts()
+        counts = pos + neg
+        total = int(counts.sum())
+        if total == 0:
+            return float('nan')
+        idx = int(np.argmax(np.cumsum(counts) >= (1.0 - q) * total))  # levels descend: top fraction 1 - q
+        return float(thresholds[idx])
+
+    # ------------------------------------------------------------------ exactness bounds
     def auroc_tie_bound(self) -> float:
         """Upper bound of ``|AUROC_hist - AUROC_exact|`` from pixels sharing a bin: sum pos_b neg_b / 2PN."""
         pos, neg = self.num_pos, self.num_neg

@@ -1,31 +1,28 @@
 """Anomaly segmentation metric: every scorer, both protocols, one forward pass, memory flat in pixels."""
-import csv
 import itertools
-import json
 import logging
 import math
-import os.path as osp
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from mmengine.dist import all_reduce, broadcast_object_list, collect_results, get_rank, get_world_size, is_main_process
+from mmengine.dist import all_reduce, get_rank, get_world_size
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmengine.structures import BaseDataElement
-from mmengine.utils import mkdir_or_exist
 from mmseg.registry import METRICS
 from prettytable import PrettyTable
 from torch import nn
 
 from anomseg_plugins.registry import ANOMALY_SCORERS
-from ..functional import ScoreHistogram, exact_anomaly_metrics, thin_curve
+from ..functional import BOUND_NAMES, METRIC_NAMES, ScoreHistogram, exact_anomaly_metrics
+from .anomaly_results_writer import runner_output_dir, write_anomaly_results
 
 PROTOCOLS = ('pooled', 'per_image')
 PERCENT_METRICS = ('AUROC', 'AUPR', 'FPR95', 'F1')
-ROW_FIELDS = ('AUROC', 'AUPR', 'FPR95', 'F1', 'F1_threshold')
-BOUND_FIELDS = ('AUROC', 'AUPR', 'FPR95')  # metrics with a reported quantisation error bound
+ROW_FIELDS = METRIC_NAMES  # the per-image metrics kept per scorer (the row of ``results``)
+BOUND_FIELDS = BOUND_NAMES  # metrics with a reported quantisation error bound
 WARN_BOUND = 0.1  # points: a larger bound of a histogram-based metric is logged as a warning
 
 
@@ -36,7 +33,8 @@ class AnomalyMetric(BaseMetric):
     For every test image, each scorer turns the *same* predicted logits (``seg_logits``, at ground-truth
     resolution) and, if it asks for them, the backbone features of the same forward pass into an anomaly
     map (higher = more anomalous), which is evaluated against ``gt_anomaly_map`` (1 = anomaly,
-    0 = normal, ``ignore_index`` = not evaluated). Metrics (SPEC section 4):
+    0 = normal, ``ignore_index`` = not evaluated). Metrics (README "Metrics and the two protocols"; per-image as
+    the official StreetHazards evaluation, github.com/hendrycks/anomaly-seg, pooled as SegmentMeIfYouCan's):
 
     - ``AUROC``; ``AUPR`` = average precision (step sum, as sklearn); ``FPR95`` = false-positive rate at
       95 % recall; ``F1`` = best F1 over thresholds and ``F1_threshold`` the score threshold achieving it
@@ -60,13 +58,15 @@ class AnomalyMetric(BaseMetric):
 
     Results: ``compute_metrics`` returns ``{protocol}/{scorer}/{AUROC|AUPR|FPR95|F1|F1_threshold}``
     (``evaluate`` adds ``{prefix}/``), AUROC, AUPR, FPR95 and F1 in percent (as mmseg reports mIoU),
-    unrounded; prints one table per protocol; and writes to ``output_dir``: ``anomaly_metrics.json``
-    (``{protocol: {scorer: {...}}}``), ``anomaly_metrics.csv``, ``anomaly_per_image.csv`` and the pooled
-    ``roc_curves.png`` / ``pr_curves.png`` (all scorers per figure).
+    unrounded; prints one table per protocol; and has
+    :func:`~anomseg_plugins.evaluation.metrics.anomaly_results_writer.write_anomaly_results` write to
+    ``output_dir``: ``anomaly_metrics.json`` (``{protocol: {scorer: {...}}}``), ``anomaly_metrics.csv``,
+    ``anomaly_per_image.csv`` and the pooled ``roc_curves.png`` / ``pr_curves.png`` (all scorers per figure).
 
-    Distributed testing: per-image rows travel through mmengine's ``collect_results``; the pooled
-    histograms are summed over ranks with ``all_reduce``. The sample a distributed sampler repeats to
-    even out the ranks (mmengine ``DefaultSampler(round_up=True)``) is taken out of the histograms again.
+    Distributed testing: ``evaluate`` sums the pooled histograms over ranks with ``all_reduce`` (the sample a
+    distributed sampler repeats to even out the ranks, mmengine ``DefaultSampler(round_up=True)``, taken out
+    again), then runs mmengine's ``BaseMetric.evaluate``: the per-image rows travel through ``collect_results``
+    and the main process computes.
 
     Args:
         scorers: anomaly scorers: configs for ``ANOMALY_SCORERS.build`` (e.g. ``dict(type='MaxLogit')``) or
@@ -328,25 +328,14 @@ class AnomalyMetric(BaseMetric):
             start += num
 
     def evaluate(self, size: int) -> dict:
-        """Reduce the pooled histograms over ranks, collect per-image rows, compute on the main process."""
+        """Sum the pooled histograms over ranks, then mmengine's ``evaluate`` (collect the per-image rows, compute
+        on the main process, broadcast); the histograms are emptied afterwards."""
         if 'pooled' in self.protocols:
             self._drop_padding(size)
             self._all_reduce_histograms()
-        if self.collect_device == 'cpu':
-            results = collect_results(self.results, size, self.collect_device, tmpdir=self.collect_dir)
-        else:
-            results = collect_results(self.results, size, self.collect_device)
-        if is_main_process():
-            _metrics = self.compute_metrics(results)
-            if self.prefix:
-                _metrics = {'/'.join((self.prefix, k)): v for k, v in _metrics.items()}
-            metrics = [_metrics]
-        else:
-            metrics = [None]
-        broadcast_object_list(metrics)
-        self.results.clear()
+        metrics = super().evaluate(size)
         self.reset_histograms()
-        return metrics[0]
+        return metrics
 
     # ------------------------------------------------------------------ metrics
     def compute_metrics(self, results: list) -> Dict[str, float]:
@@ -429,7 +418,8 @@ class AnomalyMetric(BaseMetric):
 
         out_dir = self.resolve_output_dir()
         if out_dir is not None:
-            self.write_results(out_dir, summary, results, curves, logger)
+            write_anomaly_results(out_dir, summary, results, curves, self.per_image_exact, self.recall_level,
+                                  self.save_figures, logger)
         return metrics
 
     def _warn_pooled(self, name: str, res: dict, bounds: Dict[str, float]) -> None:
@@ -484,121 +474,8 @@ class AnomalyMetric(BaseMetric):
 
     # ------------------------------------------------------------------ outputs
     def resolve_output_dir(self) -> Optional[str]:
-        """``output_dir`` if given, else ``<log_dir>/anomaly`` of the current runner, else ``None``.
-
-        The runner's log dir is where its logger writes ``<timestamp>.log`` (mmengine's ``Runner`` creates
-        the logger with ``log_file=<work_dir>/<timestamp>/<timestamp>.log``).
-        """
-        if self.output_dir:
-            return self.output_dir
-        try:
-            instance = MMLogger.get_current_instance()
-        except Exception:  # no logger created yet
-            return None
-        log_file = getattr(instance, 'log_file', None)
-        if not log_file:
-            for handler in getattr(instance, 'handlers', []):
-                log_file = getattr(handler, 'baseFilename', None) or log_file
-        if not log_file:
-            return None
-        return osp.join(osp.dirname(osp.abspath(log_file)), 'anomaly')
-
-    def write_results(self, out_dir: str, summary: dict, results: list, curves: dict, logger) -> None:
-        """Write JSON, CSV (summary and per image) and the pooled ROC / PR figures into ``out_dir``."""
-        mkdir_or_exist(out_dir)
-        with open(osp.join(out_dir, 'anomaly_metrics.json'), 'w') as f:
-            json.dump(_json_safe(summary), f, indent=2)
-        columns = [
-            'protocol', 'scorer', 'FPR95', 'AUROC', 'AUPR', 'F1', 'F1_threshold', 'num_images', 'num_pixels',
-            'num_anomaly_pixels', 'FPR95_rule', 'exact', 'FPR95_tie_bound', 'AUROC_tie_bound', 'AUPR_tie_bound'
-        ]
-        with open(osp.join(out_dir, 'anomaly_metrics.csv'), 'w', newline='') as f:
-            writer = csv.DictWriter(f, fieldnames=columns, extrasaction='ignore')
-            writer.writeheader()
-            for protocol, per_scorer in summary.items():
-                for name, entry in per_scorer.items():
-                    writer.writerow(dict(entry, protocol=protocol, scorer=name))
-        if 'per_image' in self.protocols:
-            with open(osp.join(out_dir, 'anomaly_per_image.csv'), 'w', newline='') as f:
-                writer = csv.writer(f)
-                quantised = not self.per_image_exact
-                writer.writerow(['index', 'img_path', 'num_anomaly_pixels', 'num_normal_pixels', 'scorer'] +
-                                [k + ('' if k == 'F1_threshold' else '_%')
-                                 for k in ROW_FIELDS] + ([f'{k}_tie_bound_%'
-                                                          for k in BOUND_FIELDS] if quantised else []))
-                for i, row in enumerate(results):
-                    for name, vals in row['scores'].items():
-                        vals = [v * 100 for v in vals[:-1]] + [vals[-1]]
-                        if quantised:
-                            vals += [v * 100 for v in row['bounds'][name]]
-                        writer.writerow([i, row['img_path'], row['num_pos'], row['num_neg'], name] + vals)
-        written = ['anomaly_metrics.json', 'anomaly_metrics.csv']
-        if 'per_image' in self.protocols:
-            written.append('anomaly_per_image.csv')
-        if self.save_figures and curves:
-            plot_curves(curves, out_dir, self.recall_level)
-            written += ['roc_curves.png', 'pr_curves.png']
-        print_log(f'AnomalyMetric: wrote {", ".join(written)} to {out_dir}', logger)
-
-
-def plot_curves(curves: Dict[str, Tuple[Dict[str, np.ndarray], dict]],
-                out_dir: str,
-                recall_level: float = 0.95,
-                max_points: int = 2000) -> None:
-    """Draw the pooled ROC and PR curves of every scorer into ``roc_curves.png`` and ``pr_curves.png``.
-
-    ROC legend: AUROC and FPR95 (marked on the curve where the recall first reaches ``recall_level``);
-    PR legend: AUPR, with the best-F1 point marked. Matplotlib's Agg canvas, no pyplot state.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    roc_fig, pr_fig = Figure(figsize=(6, 5), dpi=120), Figure(figsize=(6, 5), dpi=120)
-    FigureCanvasAgg(roc_fig)
-    FigureCanvasAgg(pr_fig)
-    roc, pr = roc_fig.add_subplot(111), pr_fig.add_subplot(111)
-    for i, (name, (c, res)) in enumerate(curves.items()):
-        color = f'C{i % 10}'
-        if c['fpr'].size:
-            x, y = thin_curve(c['fpr'], c['tpr'], max_points)
-            roc.plot(
-                x,
-                y,
-                color=color,
-                lw=1.5,
-                label=f'{name}: AUROC {100 * res["AUROC"]:.2f}, FPR95 {100 * res["FPR95"]:.2f}')
-            k = int(np.argmax(c['tpr'] >= recall_level))
-            roc.plot([c['fpr'][k]], [c['tpr'][k]], 'o', color=color, ms=5)
-        if c['recall'].size:
-            x, y = thin_curve(c['recall'], c['precision'], max_points)
-            pr.plot(
-                x, y, color=color, lw=1.5, label=f'{name}: AUPR {100 * res["AUPR"]:.2f}, '
-                f'F1 {100 * res["F1"]:.2f}')
-            f1 = 2 * c['precision'] * c['recall'] / np.maximum(c['precision'] + c['recall'], 1e-12)
-            k = int(np.argmax(f1))
-            pr.plot([c['recall'][k]], [c['precision'][k]], 'o', color=color, ms=5)
-    roc.plot([0, 1], [0, 1], ':', color='0.6', lw=1)
-    roc.axhline(recall_level, ls='--', color='0.6', lw=0.8)
-    roc.set(
-        xlim=(0, 1),
-        ylim=(0, 1.01),
-        xlabel='false-positive rate',
-        ylabel='true-positive rate (recall)',
-        title=f'ROC, pooled pixels (dots: FPR at {100 * recall_level:.0f}% recall)')
-    pr.set(
-        xlim=(0, 1),
-        ylim=(0, 1.01),
-        xlabel='recall',
-        ylabel='precision',
-        title='Precision-recall, pooled pixels (dots: best F1)')
-    for ax in (roc, pr):
-        ax.grid(alpha=0.3)
-        if ax.lines and any(not ln.get_label().startswith('_') for ln in ax.lines):
-            ax.legend(loc='lower right' if ax is roc else 'upper right', fontsize=8)
-    roc_fig.tight_layout()
-    pr_fig.tight_layout()
-    roc_fig.savefig(osp.join(out_dir, 'roc_curves.png'))
-    pr_fig.savefig(osp.join(out_dir, 'pr_curves.png'))
+        """``output_dir`` if given, else ``<log_dir>/anomaly`` of the current runner, else ``None``."""
+        return self.output_dir or runner_output_dir()
 
 
 def _data(field: Any) -> torch.Tensor:
@@ -622,16 +499,3 @@ def _bound_text(bounds: Dict[str, float]) -> str:
 
 def _fmt(value: float) -> str:
     return 'nan' if value is None or math.isnan(value) else f'{value:.2f}'
-
-
-def _json_safe(obj: Any) -> Any:
-    """NaN/inf -> None (strict JSON), numpy scalars -> python."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj

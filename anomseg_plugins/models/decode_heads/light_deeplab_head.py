@@ -13,7 +13,7 @@ from torch import Tensor, nn
 class LightDeepLabHead(BaseDecodeHead):
     """Lightweight DeepLab head: a slim ASPP plus a decoder that fuses stride-8 *and* stride-4 features.
 
-    It reproduces the "Lightweight DeepLab" of the study behind anomseg (SPEC 2: Pascal VOC, 6.83M ->
+    It reproduces the "Lightweight DeepLab" of the study behind anomseg (README "Configs": Pascal VOC, 6.83M ->
     2.52M parameters with a MobileNetV2 backbone). It is DeepLabV3+ (`Chen et al., ECCV 2018
     <https://arxiv.org/abs/1802.02611>`_, mmseg ``DepthwiseSeparableASPPHead``) slimmed down: ``channels``
     = 128 instead of 512 throughout, depthwise-separable atrous branches, a 1x1 ASPP projection (as in the

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from .outlier_labels import OUTLIER_INDEX, check_outlier_index, inlier_mask, outlier_mask
+from .outlier_labels import OUTLIER_INDEX, check_loss_name, check_outlier_index, inlier_mask, outlier_mask
 
 
 def free_energy(logits: Tensor, temperature: float = 1.0) -> Tensor:
@@ -85,12 +85,10 @@ class EnergyMarginLoss(nn.Module):
                              f'm_in={m_in}, m_out={m_out}')
         if temperature <= 0:
             raise ValueError(f'EnergyMarginLoss: temperature must be > 0, got {temperature}')
-        if not loss_name.startswith('loss_'):
-            raise ValueError(f"EnergyMarginLoss: loss_name must start with 'loss_', got {loss_name!r}")
         self.m_in, self.m_out, self.temperature = float(m_in), float(m_out), float(temperature)
         self.outlier_index = check_outlier_index(outlier_index, 'EnergyMarginLoss')
         self.loss_weight = loss_weight
-        self._loss_name = loss_name
+        self._loss_name = check_loss_name(loss_name, 'EnergyMarginLoss')
 
     def forward(self,
                 pred: Tensor,

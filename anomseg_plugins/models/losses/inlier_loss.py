@@ -8,7 +8,7 @@ import torch
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from .outlier_labels import OUTLIER_INDEX, check_outlier_index
+from .outlier_labels import OUTLIER_INDEX, check_loss_name, check_outlier_index
 
 
 @MODELS.register_module()
@@ -41,10 +41,7 @@ class InlierLoss(nn.Module):
             raise ValueError('InlierLoss: wrapping an InlierLoss in another does nothing; wrap the mmseg loss')
         self.loss = MODELS.build(loss)
         self.outlier_index = check_outlier_index(outlier_index, 'InlierLoss')
-        if loss_name is not None and not loss_name.startswith('loss_'):
-            raise ValueError(f"InlierLoss: loss_name must start with 'loss_' for mmseg to optimise it, got "
-                             f'{loss_name!r}')
-        self._loss_name = loss_name
+        self._loss_name = None if loss_name is None else check_loss_name(loss_name, 'InlierLoss')
 
     def forward(self,
                 pred: Tensor,

@@ -11,7 +11,7 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from .energy_margin_loss import _check_classes, _masked_mean
-from .outlier_labels import OUTLIER_INDEX, check_outlier_index, outlier_mask
+from .outlier_labels import OUTLIER_INDEX, check_loss_name, check_outlier_index, outlier_mask
 
 
 def uniform_cross_entropy(logits: Tensor) -> Tensor:
@@ -45,11 +45,9 @@ class OutlierEntropyLoss(nn.Module):
                  loss_weight: float = 0.5,
                  loss_name: str = 'loss_outlier_entropy') -> None:
         super().__init__()
-        if not loss_name.startswith('loss_'):
-            raise ValueError(f"OutlierEntropyLoss: loss_name must start with 'loss_', got {loss_name!r}")
         self.outlier_index = check_outlier_index(outlier_index, 'OutlierEntropyLoss')
         self.loss_weight = loss_weight
-        self._loss_name = loss_name
+        self._loss_name = check_loss_name(loss_name, 'OutlierEntropyLoss')
 
     def forward(self,
                 pred: Tensor,

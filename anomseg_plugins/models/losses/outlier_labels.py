@@ -58,3 +58,10 @@ def check_outlier_index(outlier_index: int, owner: str) -> int:
         raise ValueError(f'{owner}: outlier_index must be an int in 0..254 (255 is mmseg\'s ignore_index), got '
                          f'{outlier_index!r}')
     return outlier_index
+
+
+def check_loss_name(loss_name: str, owner: str) -> str:
+    """Validate ``loss_name`` for ``owner``: mmseg only optimises the log entries whose key starts with ``loss_``."""
+    if not isinstance(loss_name, str) or not loss_name.startswith('loss_'):
+        raise ValueError(f"{owner}: loss_name must start with 'loss_' for mmseg to optimise it, got {loss_name!r}")
+    return loss_name

@@ -67,7 +67,7 @@ class SoftmaxFocalLoss(nn.Module):
     ``loss = loss_weight * mean_i[ -alpha * w_{y_i} * (1 - p_t) ** gamma * log p_t ]`` over the pixels whose
     label is not ``ignore_index`` (see :func:`softmax_focal_loss` for the weighted mean with ``class_weight``).
     Down-weights well-classified pixels (``p_t`` near 1) so training concentrates on hard ones; ``gamma = 0``
-    is ``alpha`` times cross-entropy. The Lightweight DeepLab study (SPEC 2) trained with alpha 0.25,
+    is ``alpha`` times cross-entropy. The Lightweight DeepLab study (README "Configs") trained with alpha 0.25,
     gamma 2, alone or summed with Dice through mmseg's list of losses::
 
         loss_decode=[dict(type='SoftmaxFocalLoss', alpha=0.25, gamma=2.0, loss_weight=1.0),

@@ -2,7 +2,8 @@
 # mmengine forbids a key in two `_base_` files and model configs already define test_cfg /
 # test_evaluator, so this file names them anomaly_test_cfg / anomaly_test_evaluator; a test config
 # combines a model with a scorer set in three lines:
-#   _base_ = ['../deeplab_r50_multiscale.py', '../_base_/anomaly/logit_scorers.py']
+#   _base_ = ['../deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py',
+#             '../_base_/anomaly/logit_scorers.py']
 #   test_cfg = _base_.anomaly_test_cfg
 #   test_evaluator = _base_.anomaly_test_evaluator
 anomaly_test_cfg = dict(type='AnomalyTestLoop')

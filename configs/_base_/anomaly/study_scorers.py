@@ -1,6 +1,7 @@
 # Scorer set: the StreetHazards study's four scorers as it ran them, HEAT *with* its feature-norm term on
 # ResNet layer3 (all_scorers.py runs HEAT on the smoothed energy alone). Use it as
-#   _base_ = ['../deeplab_r50_multiscale.py', '../_base_/anomaly/study_scorers.py']
+#   _base_ = ['../deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py',
+#             '../_base_/anomaly/study_scorers.py']
 #   test_cfg = _base_.anomaly_test_cfg
 #   test_evaluator = _base_.anomaly_test_evaluator
 # (see logit_scorers.py for why the keys carry the anomaly_ prefix).

@@ -1,4 +1,4 @@
-# StreetHazards, headline augmentation (SPEC section 2): multi-scale square crop (s in [0.5, 2],
+# StreetHazards, headline augmentation (README "Configs"): multi-scale square crop (s in [0.5, 2],
 # side 512*s, never padded, resized to 512), horizontal flip, colour jitter, Gaussian blur.
 # Scale: a crop shows 512 / (512 * s) output pixels per frame pixel, the native 1.0 at the nominal s = 1, and the
 # test runs on the native frame (img_scale = the 1280x720 frame), so train and test agree at s = 1. The square never

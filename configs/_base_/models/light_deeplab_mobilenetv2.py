@@ -1,4 +1,4 @@
-# Lightweight DeepLab (SPEC 2; 6.83M -> 2.52M parameters in the study, 2.16M here: mmseg's MobileNetV2 has no
+# Lightweight DeepLab (README "Configs"; 6.83M -> 2.52M parameters in the study, 2.16M here: mmseg's MobileNetV2 has no
 # 1280-ch last layer): MobileNetV2 (widen 1.0, output stride 16) + LightDeepLabHead: ASPP 128 ch x 3 rates + pooling,
 # dropout 0.1, mid (stride 8) and low (stride 4) skips projected to 32 ch, two depthwise-separable decoder stages.
 norm_cfg = dict(type='SyncBN', requires_grad=True)

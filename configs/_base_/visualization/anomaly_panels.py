@@ -1,10 +1,10 @@
-# Qualitative anomaly panels during testing (anomseg_plugins.visualization.AnomalyPanelHook): per image a
+# Qualitative anomaly panels during testing (anomseg_plugins.engine.hooks.AnomalyPanelHook): per image a
 # 3x3 figure (input | ground truth | prediction; overlay | confidence | errors; anomaly heat map |
 # detection | TP/FP/FN), a quick-look grid and a scorer-comparison grid, drawn from the test forward pass.
 # mmengine forbids a key in two `_base_` files and the model configs define default_hooks, so this piece
 # names the hook `anomaly_panel_hook`; a test config turns it on with
-#   _base_ = ['../deeplab_r50_multiscale.py', '../_base_/anomaly/all_scorers.py',
-#             '../_base_/visualization/anomaly_panels.py']
+#   _base_ = ['../deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py',
+#             '../_base_/anomaly/all_scorers.py', '../_base_/visualization/anomaly_panels.py']
 #   test_cfg = _base_.anomaly_test_cfg
 #   test_evaluator = _base_.anomaly_test_evaluator
 #   default_hooks = dict(visualization=_base_.anomaly_panel_hook)

@@ -260,3 +260,31 @@ def test_cuda_path_matches_cpu(ref):
     cpu = ScoreHistogram.from_scores(scores, labels)
     gpu = ScoreHistogram.from_scores(torch.from_numpy(scores).cuda(), torch.from_numpy(labels).cuda())
     assert same_counts(cpu, gpu)
+
+
+def test_operating_points_match_sklearn():
+    """The panel hook's operating points: the threshold at 95 % recall (where FPR95 is read), the rates of
+    flagging ``score >= threshold`` and score quantiles."""
+    from sklearn.metrics import roc_curve
+    rng = np.random.default_rng(1)
+    labels = (rng.random(20000) < 0.05).astype(np.uint8)
+    scores = (rng.normal(size=20000) + 2.0 * labels).astype(np.float32)
+    hist = ScoreHistogram.from_scores(scores, labels, 22)
+    thr = hist.threshold_at_recall(0.95)
+    rates = hist.rates_at_threshold(thr)
+    assert rates['recall'] >= 0.95
+    assert rates['num_anomaly_pixels'] == int(labels.sum()) and rates['num_normal_pixels'] == int((1 - labels).sum())
+    fpr, tpr, _ = roc_curve(labels, scores)
+    assert rates['fpr'] == pytest.approx(fpr[np.argmax(tpr >= 0.95)], abs=1e-3)
+    assert rates['fpr'] * 100 == pytest.approx(hist.compute(0.95)['FPR95'] * 100, abs=1e-9)
+    assert hist.quantile(0.5) == pytest.approx(np.percentile(scores, 50), abs=2e-2)
+    assert hist.quantile(0.99) == pytest.approx(np.percentile(scores, 99), abs=2e-2)
+
+
+def test_operating_points_of_empty_and_normal_only_histograms():
+    empty = ScoreHistogram(22)
+    assert np.isnan(empty.threshold_at_recall(0.95)) and np.isnan(empty.quantile(0.5))
+    assert empty.rates_at_threshold(0.0) == dict(recall=None, fpr=None, num_anomaly_pixels=0, num_normal_pixels=0)
+    normal = ScoreHistogram.from_scores(np.array([1.0, 2.0, 3.0], np.float32), np.zeros(3, np.uint8))
+    assert np.isnan(normal.threshold_at_recall(0.95))
+    assert normal.rates_at_threshold(2.0) == dict(recall=None, fpr=2 / 3, num_anomaly_pixels=0, num_normal_pixels=3)

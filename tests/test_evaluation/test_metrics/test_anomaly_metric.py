@@ -374,6 +374,7 @@ def _two_rank_worker(rank: int, world: int, port: int, num: int, out_dir: str) -
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # 2 processes
 @pytest.mark.parametrize('num', [7])
 def test_two_ranks_equal_single_process(tmp_path, num):
     """Two gloo ranks fed as mmengine's DefaultSampler would (7 samples: rank 1 gets sample 0 again as

@@ -19,7 +19,7 @@ from mmseg.structures import SegDataSample
 import anomseg_plugins  # noqa: F401  (registers the transforms the config names)
 
 init_default_scope('mmseg')
-CONFIG = 'configs/hiera/hiera_base_upernet_street_hazards_1280x720.py'
+CONFIG = 'configs/hiera/hiera-base_upernet_1xb1-basic-20e_streethazards-720x1280.py'
 SMALL = (64, 96)  # (h, w): multiples of 32, a 2x3 map at stride 32
 # timm's hiera_base_224: 51,524,968 parameters, of which the classifier head 770,536 and the 56x56 pos_embed 301,056
 HIERA_BASE_CORE_PARAMS = 51_524_968 - 770_536 - 301_056

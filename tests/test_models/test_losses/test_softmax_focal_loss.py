@@ -45,6 +45,24 @@ def reference(logits, labels, alpha=0.25, gamma=2.0, class_weight=None, ignore_i
     return num / den
 
 
+def focal_map(logits, labels, alpha=0.25, gamma=2.0, ignore_index=255):
+    """The same formula per pixel in torch: ``alpha (1 - p_t)^gamma (-log p_t)``, 0 at ignored pixels."""
+    valid = labels != ignore_index
+    log_p_t = logits.log_softmax(1).gather(1, torch.where(valid, labels, 0).unsqueeze(1)).squeeze(1)
+    return torch.where(valid, alpha * (1 - log_p_t.exp())**gamma * -log_p_t, torch.zeros_like(log_p_t))
+
+
+def dice_reference(logits, labels, eps=1e-3, loss_weight=1.0):
+    """mmseg 1.x ``DiceLoss(use_sigmoid=False)`` written out: ``p = softmax(logits)``, ``t`` one-hot of the label
+    (no class for an ignored label, whose pixel still counts in ``sum p^2``), per image
+    ``1 - 2 sum(p t) / (sum p^2 + eps + sum t^2 + eps)``, averaged over the images, times ``loss_weight``."""
+    p = logits.softmax(1)
+    t = torch.stack([labels == c for c in range(logits.shape[1])], 1).float()
+    inter = (p * t).flatten(1).sum(1)
+    denominator = (p * p).flatten(1).sum(1) + eps + t.flatten(1).sum(1) + eps
+    return loss_weight * (1 - 2 * inter / denominator).mean()
+
+
 def test_default_matches_reference_and_registry():
     loss = MODELS.build(dict(type='SoftmaxFocalLoss'))
     assert isinstance(loss, SoftmaxFocalLoss)
@@ -79,11 +97,14 @@ def test_gamma_zero_is_alpha_times_cross_entropy(class_weight):
 
 
 def test_reductions_avg_factor_and_pixel_weight():
+    """``reduction='none'`` gives the formula at every pixel; sum, mean (over labelled pixels), ``avg_factor`` and a
+    per-pixel weight reduce that map."""
     loss = SoftmaxFocalLoss()
     per_pixel = loss(LOGITS, LABELS, reduction_override='none')
     assert per_pixel.shape == LABELS.shape
+    # every pixel's value is the formula's (0 where ignored), not just the mean
+    torch.testing.assert_close(per_pixel, focal_map(LOGITS, LABELS), rtol=1e-5, atol=1e-7)
     assert torch.all(per_pixel[LABELS == 255] == 0)
-    assert torch.all(per_pixel[LABELS != 255] > 0)
     n_valid = int((LABELS != 255).sum())
     assert loss(LOGITS, LABELS, reduction_override='sum').item() == pytest.approx(per_pixel.sum().item(), rel=1e-6)
     assert loss(LOGITS, LABELS).item() == pytest.approx(per_pixel.sum().item() / n_valid, rel=1e-5)
@@ -150,6 +171,7 @@ def _sample(gt: torch.Tensor) -> SegDataSample:
 
 
 def test_decode_head_with_focal_and_dice_reports_both():
+    """A head with [focal, Dice]: both terms under their names, each equal to its formula (Dice at its weight)."""
     head = MODELS.build(
         dict(type='FCNHead', in_channels=4, channels=4, num_convs=1, num_classes=3, loss_decode=FOCAL_DICE))
     seg_logits = LOGITS.clone()
@@ -158,7 +180,8 @@ def test_decode_head_with_focal_and_dice_reports_both():
     assert losses['loss_focal'].item() == pytest.approx(reference(LOGITS, LABELS), rel=1e-5)
     dice = MODELS.build(FOCAL_DICE[1])(LOGITS, LABELS, ignore_index=255)
     assert losses['loss_dice'].item() == pytest.approx(dice.item(), rel=1e-6)
-    assert losses['loss_dice'].item() > 0
+    # and mmseg's Dice by its formula, at the configured loss_weight 0.5
+    assert losses['loss_dice'].item() == pytest.approx(dice_reference(LOGITS, LABELS, loss_weight=0.5).item(), rel=1e-5)
 
 
 class _RecordingOptimWrapper(OptimWrapper):
@@ -170,6 +193,8 @@ class _RecordingOptimWrapper(OptimWrapper):
 
 
 def test_model_optimises_the_sum_of_focal_and_dice():
+    """One train step with focal + Dice on the head: the optimised loss is the sum of the two logged terms, and each
+    term equals its formula on the logits the head produced in that step."""
     norm = dict(type='BN', requires_grad=True)
     model = MODELS.build(
         ConfigDict(
@@ -200,9 +225,18 @@ def test_model_optimises_the_sum_of_focal_and_dice():
         data_samples=[_sample(torch.randint(0, 3, (32, 32), generator=gen)) for _ in range(2)])
     optim = _RecordingOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0))
     model.train()
+    seen = []  # the head's logits of this very step (after its dropout), from the classifier's output
+    handle = model.decode_head.conv_seg.register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
     log_vars = {k: float(torch.as_tensor(v).detach()) for k, v in model.train_step(data, optim).items()}
+    handle.remove()
     assert {'decode.loss_focal', 'decode.loss_dice', 'loss'} <= set(log_vars)
     total = log_vars['decode.loss_focal'] + log_vars['decode.loss_dice']
     assert log_vars['loss'] == pytest.approx(total, rel=1e-6)
     assert optim.seen_loss.item() == pytest.approx(total, rel=1e-6)
-    assert log_vars['decode.loss_dice'] > 0 and log_vars['decode.loss_focal'] > 0
+    # each term by its formula on the head's logits, resized to the labels as the head does
+    (logits, ) = seen
+    logits = F.interpolate(logits, size=(32, 32), mode='bilinear', align_corners=False)
+    labels = torch.stack([s.gt_sem_seg.data[0] for s in data['data_samples']])
+    assert log_vars['decode.loss_focal'] == pytest.approx(reference(logits, labels), rel=1e-5)
+    assert log_vars['decode.loss_dice'] == pytest.approx(
+        dice_reference(logits, labels, loss_weight=0.5).item(), rel=1e-5)

@@ -4,8 +4,9 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
-from reliability_utils import DEMO_CONFIG, run_tool, small_run_options
+from tool_runner import DEMO_CONFIG, run_tool, small_run_options
 
+from anomseg_plugins.registry import ANOMALY_SCORERS
 from anomseg_plugins.utils.config_checks import ConfigError, check_config
 
 
@@ -44,7 +45,10 @@ def test_unknown_scorer(cfg):
     (msg, ) = problems(anomaly(cfg, [dict(type='MSP'), dict(type='MaxLogits')]), 'test')
     assert msg.startswith("test_evaluator[1].scorers[1].type = 'MaxLogits' is not a registered anomaly scorer type")
     assert "Did you mean 'MaxLogit'?" in msg
-    assert 'Valid choices: Energy, Entropy, HEAT, MSP, Mahalanobis, MaxLogit, SML, ScoreFusion.' in msg
+    # every registered type, sorted (a test may have registered its own scorer in this session)
+    builtins = ['Energy', 'Entropy', 'HEAT', 'MSP', 'Mahalanobis', 'MaxLogit', 'SML', 'ScoreFusion']
+    assert f"Valid choices: {', '.join(sorted(ANOMALY_SCORERS.module_dict))}." in msg
+    assert set(builtins) <= set(ANOMALY_SCORERS.module_dict)
 
 
 def test_unknown_fused_child_scorer(cfg):
@@ -87,9 +91,20 @@ def test_missing_data_root(cfg, tmp_path):
 
 
 def test_missing_data_prefix_folder(cfg):
-    cfg.train_dataloader.dataset.data_prefix.img_path = 'train/images/trainig'
+    from anomseg_plugins.datasets import data_path_problems
+    ds = cfg.train_dataloader.dataset
+    ds.data_prefix.img_path = 'train/images/trainig'
     (msg, ) = problems(cfg, 'train')
     assert msg.startswith("train_dataloader.dataset.data_prefix.img_path = 'train/images/trainig': folder")
+    # the same check and wording as the dataset and the integrity check
+    assert [msg
+            ] == [p.message for p in data_path_problems(ds.data_root, ds.data_prefix, key='train_dataloader.dataset')]
+
+
+def test_missing_ann_file(cfg):
+    cfg.val_dataloader.dataset.ann_file = 'splits/val.txt'
+    (msg, ) = problems(cfg, 'train')
+    assert msg.startswith("val_dataloader.dataset.ann_file = 'splits/val.txt': file")
 
 
 def test_scorer_that_needs_fitting_without_fit_data(cfg):
@@ -127,6 +142,7 @@ def test_all_problems_reported_together(cfg):
     assert "Did you mean 'BN'" in msgs[0] and "'EarlyStoppingHook'" in msgs[1] and "'Adam'" in msgs[2]
 
 
+@pytest.mark.slow  # runs tools/train.py in a subprocess
 def test_train_tool_exits_with_the_message(repo_root, tiny_street_hazards, tmp_path):
     work_dir = str(tmp_path / 'run')
     proc = run_tool(

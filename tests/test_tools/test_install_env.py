@@ -64,6 +64,7 @@ def test_relative_venv_and_cache_build_branch(tmp_path):
     assert 'environment ready (fake)' in proc.stdout
 
 
+@pytest.mark.slow  # runs the install script twice
 def test_second_run_uses_cached_wheel(tmp_path):
     """With the wheel cached, a fresh venv installs it without downloading or building mmcv again."""
     proc, _ = run_install(tmp_path)

@@ -85,8 +85,10 @@ def _train(repo_root, config, data_root, work_dir):
     return [json.loads(line) for line in open(scalars)]
 
 
+@pytest.mark.slow  # trains two models
 @pytest.mark.parametrize('config', [
-    'configs/outlier_exposure/deeplab_r18_tiny_demo_oe.py', 'configs/outlier_exposure/pspnet_r18_street_hazards_oe.py'
+    'configs/outlier_exposure/deeplab_r18_tiny_demo_oe.py',
+    'configs/outlier_exposure/pspnet_r18-d8_1xb4-oe-4e_streethazards-512x512.py'
 ])
 def test_oe_trains_two_model_families_with_the_oe_losses(repo_root, tiny_street_hazards, tmp_path, config):
     rows = [r for r in _train(repo_root, config, tiny_street_hazards, str(tmp_path)) if 'loss' in r]

@@ -1,4 +1,4 @@
-"""Helpers of the reliability tests: running the tools in subprocesses on the generated StreetHazards copy."""
+"""Helpers of the tests that run the tools: running the tools in subprocesses on the generated StreetHazards copy."""
 import os
 import shutil
 import socket

@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmseg.registry import HOOKS
 
-from anomseg_plugins.utils.per_epoch_seed_hook import PerEpochSeedHook, epoch_seed
+from anomseg_plugins.engine.hooks.per_epoch_seed_hook import PerEpochSeedHook, epoch_seed
 
 
 @pytest.fixture(autouse=True)

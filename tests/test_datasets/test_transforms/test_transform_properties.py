@@ -28,7 +28,7 @@ from mmseg.registry import TRANSFORMS
 import anomseg_plugins  # noqa: F401  (registers the transforms)
 from anomseg_plugins.datasets.transforms import map_street_hazards_labels
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 SETTINGS = settings(
     max_examples=25,
     deadline=None,
@@ -158,7 +158,7 @@ TESTED_TYPES = {
     'MultiScaleSquareCrop', 'RandomFlip', 'PhotoMetricDistortion', 'PhotoMetricDistortionNoHue', 'RandomGaussianBlur',
     'Resize', 'RandomResize', 'RandomCrop', 'PackAnomalySegInputs', 'PackSegInputs', 'TestTimeAug'
 }
-# tested where they are developed (outlier exposure: tests/test_outlier_exposure)
+# tested where they are developed (outlier exposure: tests/test_datasets/test_transforms/test_paste_outliers.py)
 TESTED_ELSEWHERE = {'PasteOutliers'}
 
 

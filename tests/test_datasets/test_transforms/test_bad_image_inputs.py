@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmseg.registry import DATASETS, MODELS
-from reliability_utils import DEMO_CONFIG
+from tool_runner import DEMO_CONFIG
 
 from anomseg_plugins.datasets.transforms.load_image_from_file_with_retry import ImageReadError
 

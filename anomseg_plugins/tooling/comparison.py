@@ -237,7 +237,7 @@ def plot_comparison_bars(rows: Sequence[dict],
     """Grouped bar chart: AUPR (higher is better) and FPR95 (lower is better) per scorer, one bar colour
     per model; one row of two plots per protocol that has values. Returns ``path`` or ``None`` if there
     is nothing to plot."""
-    from .panels import _new_figure
+    from anomseg_plugins.visualization.panels import _new_figure
     scored = [r for r in rows if r['scorer'] != NO_SCORER]
     protocols = [
         p for p in protocols if any(_finite(r.get(f'{p}/AUPR')) or _finite(r.get(f'{p}/FPR95')) for r in scored)

@@ -27,7 +27,10 @@ CLASS_COLORS = [tuple(c) for c in StreetHazardsDataset.METAINFO['palette']] + [t
 
 
 def annotation_files(data_root: str, split: str, suffix: str = '.png') -> List[str]:
-    """Annotation files of ``split`` (recursive, sorted); raises ``FileNotFoundError`` naming a missing folder."""
+    """Annotation files of ``split`` (recursive, sorted); raises ``FileNotFoundError`` naming a missing folder.
+
+    The label files on disk, images or not: this counts what the annotations hold (the pairing of images and
+    labels is the integrity check's, which lists them from the dataset the config builds)."""
     if split not in SPLIT_PREFIXES:
         raise KeyError(f'unknown split {split!r}; choose from {list(SPLIT_PREFIXES)}')
     folder = osp.join(data_root, SPLIT_PREFIXES[split]['seg_map_path'])
@@ -184,7 +187,7 @@ def plot_class_distribution(dist: Dict[str, dict], path: str, dpi: int = 110) ->
     are underlined with their palette colour."""
     from matplotlib.patches import Rectangle
 
-    from .panels import _new_figure
+    from anomseg_plugins.visualization.panels import _new_figure
     splits = _present(dist)
     rows = distribution_rows(dist)
     x = np.arange(len(rows))

@@ -8,11 +8,11 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from reliability_utils import DEMO_CONFIG, copy_dataset, run_tool, small_run_options
+from tool_runner import DEMO_CONFIG, copy_dataset, run_tool, small_run_options
 
-from anomseg_plugins.datasets import integrity
-from anomseg_plugins.datasets.integrity import (DataIntegrityError, LabelSpec, check_config_data, check_pairs,
-                                                check_street_hazards, label_spec_for)
+from anomseg_plugins.datasets import SPLIT_PREFIXES, StreetHazardsDataset, data_path_problems, integrity
+from anomseg_plugins.datasets.integrity import (DataIntegrityError, LabelSpec, check_config_data, check_dataset_cfg,
+                                                check_pairs, check_street_hazards, label_spec_for)
 
 TRAIN_IMG = 'train/images/training/t1-3'
 TRAIN_ANN = 'train/annotations/training/t1-3'
@@ -89,8 +89,8 @@ def test_parallel_check_matches_serial(broken, monkeypatch, capsys):
     assert [(i.path, i.problem, i.detail) for i in parallel.issues] == \
         [(i.path, i.problem, i.detail) for i in serial.issues]
     assert parallel.splits[0].label_counts == serial.splits[0].label_counts
-    out = capsys.readouterr().out
-    assert '[check_integrity] train: 8/8 files (100%)' in out and 'ETA' in out
+    out = capsys.readouterr().out  # a header per split, then mmengine's progress bar
+    assert '[check_integrity] train: 8 files in' in out and '8/8' in out and 'ETA' in out
 
 
 def test_missing_and_empty_splits(tmp_path):
@@ -100,13 +100,58 @@ def test_missing_and_empty_splits(tmp_path):
     problems = {(i.split, i.problem) for i in report.issues}
     assert problems == {('train', 'empty_split'), ('test', 'missing_folder')}
     missing = check_street_hazards(str(tmp_path / 'nope'), progress=False)
-    assert missing.issues[0].problem == 'missing_folder' and 'nope' in missing.issues[0].path
+    (issue, ) = missing.issues  # the root once, not once per split
+    assert issue.problem == 'missing_folder' and 'nope' in issue.path
+    assert 'generate_streethazards.py --out' in issue.detail
+
+
+def test_pairs_are_the_datasets_data_list(tiny_street_hazards, monkeypatch):
+    """The check reads the files the dataset the config builds lists (here: its ``indices`` subset)."""
+    cfg = dict(type='StreetHazardsDataset', data_root=tiny_street_hazards, data_prefix=SPLIT_PREFIXES['val'], indices=3)
+    checked = []
+    monkeypatch.setattr(integrity, 'check_pair', lambda task: checked.append(task[1:3]) or ([], None, None))
+    report = check_dataset_cfg(cfg, 'val', num_workers=1, progress=False)
+    ds = StreetHazardsDataset(**{k: v for k, v in cfg.items() if k != 'type'})
+    infos = [ds.get_data_info(i) for i in range(len(ds))]
+    assert checked == [(d['img_path'], d['seg_map_path']) for d in infos] and len(checked) == 3
+    assert report.ok and report.splits[0].num_images == 3
+
+
+def test_missing_paths_use_the_shared_message(tiny_street_hazards):
+    """Config key, path and fix, worded as the config checks and the dataset word them."""
+    cfg = dict(
+        type='StreetHazardsDataset',
+        data_root=tiny_street_hazards,
+        data_prefix=dict(img_path='train/images/trainig', seg_map_path='train/annotations/training'))
+    report = check_dataset_cfg(cfg, 'train', progress=False, key='train_dataloader.dataset')
+    (issue, ) = report.issues
+    (expected, ) = data_path_problems(cfg['data_root'], cfg['data_prefix'], key='train_dataloader.dataset')
+    assert (issue.problem, issue.path, issue.detail) == ('missing_folder', expected.path, expected.message)
+    assert issue.detail.startswith("train_dataloader.dataset.data_prefix.img_path = 'train/images/trainig': folder")
+    ann_file = check_dataset_cfg(
+        dict(cfg, data_prefix=SPLIT_PREFIXES['val'], ann_file='splits/val.txt'), 'val', progress=False).issues
+    assert [(i.problem, i.path) for i in ann_file] == [('missing_folder', f'{tiny_street_hazards}/splits/val.txt')]
+    assert ann_file[0].detail.startswith("ann_file = 'splits/val.txt': file")
+
+
+def test_unbuildable_dataset_is_an_issue(tiny_street_hazards):
+    report = check_dataset_cfg(
+        dict(type='StreetHazardDataset', data_root=tiny_street_hazards),
+        'train',
+        progress=False,
+        key='train_dataloader.dataset')
+    (issue, ) = report.issues
+    assert issue.problem == 'dataset_error' and issue.path == 'train_dataloader.dataset'
+    assert 'StreetHazardDataset' in issue.detail and not report.ok
 
 
 def test_label_spec_follows_the_dataset():
     assert label_spec_for(dict(type='StreetHazardsDataset')) == LabelSpec(1, 14)
     assert label_spec_for(dict(type='CityscapesDataset')) == LabelSpec(0, 18, (255, ))
     assert label_spec_for(dict(type='ADE20KDataset')) == LabelSpec(0, 150, (255, ))  # reduce_zero_label
+    # a class subset is mapped on loading: the files still hold the values of all 19 classes
+    assert label_spec_for(dict(type='CityscapesDataset', metainfo=dict(classes=('road', 'car')))) == \
+        LabelSpec(0, 18, (255, ))
 
 
 def test_check_pairs_without_annotations(tiny_street_hazards):
@@ -126,6 +171,7 @@ def test_config_data_check_uses_dataloaders(broken, repo_root):
     assert len(report.issues) == 6 and report.splits[0].label_spec == '1..14'
 
 
+@pytest.mark.slow  # runs the tools in subprocesses
 def test_cli_lists_offenders_and_exits_nonzero(broken, repo_root, tmp_path):
     root, expected = broken
     out_json = str(tmp_path / 'report.json')
@@ -144,6 +190,7 @@ def test_cli_ok_exits_zero(tiny_street_hazards, repo_root, monkeypatch, capsys):
     assert 'OK: 4 images checked' in capsys.readouterr().out
 
 
+@pytest.mark.slow  # runs the tools in subprocesses
 def test_train_check_data_stops_before_training(broken, repo_root, tmp_path):
     root, expected = broken
     work_dir = str(tmp_path / 'run')

@@ -1,8 +1,13 @@
-# Outlier exposure fine-tuning of the headline DeepLabV3+ R50 (configs/deeplab_r50_multiscale.py) from its closed-set
+# Outlier exposure fine-tuning of the headline DeepLabV3+ R50
+# (configs/deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py) from its closed-set
 # checkpoint: 4 epochs at Adam 2e-5 (a fifth of its LR; Meta-OoD fine-tunes 4 epochs at a low LR).
-# Point load_from at your closed-set checkpoint: --cfg-options load_from=work_dirs/deeplab_r50_multiscale/best_....pth
-_base_ = ['../deeplab_r50_multiscale.py', '../_base_/outlier_exposure/paste_energy_entropy.py']
-load_from = 'work_dirs/deeplab_r50_multiscale/closed_set.pth'
+# Point load_from at your closed-set checkpoint:
+#   --cfg-options load_from=work_dirs/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512/best_....pth
+_base_ = [
+    '../deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py',
+    '../_base_/outlier_exposure/paste_energy_entropy.py'
+]
+load_from = 'work_dirs/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512/closed_set.pth'
 model = dict(
     decode_head=dict(loss_decode=_base_.oe_decode_losses), auxiliary_head=dict(loss_decode=_base_.oe_aux_losses))
 # PasteOutliers right after MultiScaleSquareCrop (index 2), before flip and the photometric transforms

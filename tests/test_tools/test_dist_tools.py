@@ -11,9 +11,11 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
-from reliability_utils import DEMO_CONFIG, free_port, run_tool, small_run_options
+from tool_runner import DEMO_CONFIG, free_port, run_tool, small_run_options
 
 from anomseg_plugins.utils.dist_env import replace_sync_bn, setup_cpu_distributed
+
+pytestmark = pytest.mark.slow  # 2-process training and testing
 
 ANOMALY_CONFIG = 'configs/demo/deeplab_r18_tiny_demo_anomaly.py'
 
@@ -21,7 +23,8 @@ ANOMALY_CONFIG = 'configs/demo/deeplab_r18_tiny_demo_anomaly.py'
 # ------------------------------------------------------------------------------------------------ set-up logic
 @pytest.fixture(scope='module')
 def headline_cfg(repo_root):
-    return Config.fromfile(osp.join(repo_root, 'configs/deeplab_r50_multiscale.py'))
+    return Config.fromfile(
+        osp.join(repo_root, 'configs/deeplabv3plus/deeplabv3plus_r50-d8_1xb4-40e_streethazards-512x512.py'))
 
 
 def test_replace_sync_bn_in_headline_model(headline_cfg):

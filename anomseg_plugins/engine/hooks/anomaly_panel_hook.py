@@ -13,14 +13,17 @@ import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
+from mmengine.utils import ProgressBar
 from mmengine.visualization import Visualizer
 from mmseg.registry import HOOKS
 from torch import nn
 
 from anomseg_plugins.datasets.street_hazards import StreetHazardsDataset
-from anomseg_plugins.registry import ANOMALY_SCORERS
-from .panels import PanelData, draw_anomaly_panel, draw_panel_grid, draw_scorer_grid, save_rgb, softmax_confidence
+from anomseg_plugins.evaluation.functional import ScoreHistogram
+from anomseg_plugins.visualization.panels import (PanelData, draw_anomaly_panel, draw_panel_grid, draw_scorer_grid,
+                                                  image_statistics, save_rgb, softmax_confidence)
+from ..feature_capture import BackboneFeatureCapture, batched_features
+from ..scorer_lookup import metric_scorers, resolve_scorer
 
 OPERATING_POINTS = ('recall', 'f1')
 
@@ -43,7 +46,8 @@ class AnomalyPanelHook(Hook):
 
     Scorers that read backbone features get them from the same forward pass: the data sample's
     ``backbone_feats`` when the loop left them on it, otherwise from a forward hook on ``model.backbone``
-    held during the test iteration (whole-image inference only).
+    held during the test iteration (:mod:`~anomseg_plugins.engine.feature_capture`: whole-image inference or
+    ``LogitSegTTAModel``).
 
     Operating point (the binary detection and TP/FP/FN map): ``threshold`` if given; else
     ``operating_point='recall'``: the highest threshold reaching ``recall_level`` (95 %) recall over the
@@ -138,7 +142,6 @@ class AnomalyPanelHook(Hook):
 
     # ------------------------------------------------------------------ state
     def _reset_state(self) -> None:
-        from anomseg_plugins.evaluation.functional import ScoreHistogram
         self.scorer: Optional[nn.Module] = None
         self.grid_scorers: List[nn.Module] = []
         self.histogram = ScoreHistogram(self.num_bits, self.ignore_index, 'AnomalyPanelHook')
@@ -147,8 +150,7 @@ class AnomalyPanelHook(Hook):
         self.spare: List[PanelData] = []
         self.grid_rows: Dict[int, PanelData] = {}  # id(kept item) -> its scorer-grid row
         self._eligible = 0
-        self._capture = None
-        self._stages: tuple = ()
+        self._capture: Optional[BackboneFeatureCapture] = None
 
     @property
     def num_kept(self) -> int:
@@ -159,35 +161,19 @@ class AnomalyPanelHook(Hook):
 
     # ------------------------------------------------------------------ scorer
     @staticmethod
-    def metric_scorers(runner) -> List[nn.Module]:
+    def _test_scorers(runner) -> List[nn.Module]:
         """The scorers of every test metric that has a ``scorers`` attribute (e.g. ``AnomalyMetric``)."""
-        loop = getattr(runner, 'test_loop', None)
-        evaluator = getattr(loop, 'evaluator', None)
-        found: List[nn.Module] = []
-        for metric in getattr(evaluator, 'metrics', None) or []:
-            for scorer in getattr(metric, 'scorers', None) or []:
-                if not any(scorer is s for s in found):
-                    found.append(scorer)
-        return found
+        return metric_scorers(getattr(getattr(runner, 'test_loop', None), 'evaluator', None))
 
     def resolve_scorer(self, runner) -> nn.Module:
         """A private copy of the configured scorer (state reset), fitted statistics included."""
-        available = self.metric_scorers(runner)
-        cfg = self.scorer_cfg
-        name = cfg if isinstance(cfg, str) else cfg.get('name', cfg.get('type'))
-        source = next((s for s in available if s.name == name), None)
-        if source is None:
-            if isinstance(cfg, str):
-                if ANOMALY_SCORERS.get(cfg) is None:
-                    raise KeyError(f'AnomalyPanelHook: scorer {cfg!r} is neither a scorer of the test metric '
-                                   f'({[s.name for s in available]}) nor a type registered in ANOMALY_SCORERS; '
-                                   'set default_hooks.visualization.scorer')
-                cfg = dict(type=cfg)
-            source = ANOMALY_SCORERS.build(dict(cfg, _scope_=cfg.get('_scope_', ANOMALY_SCORERS.scope)))
-            if source.requires_fit and not source.is_fitted:
-                raise RuntimeError(f'AnomalyPanelHook: scorer {source.name} needs fitting and the test metric has no '
-                                   f'fitted scorer of that name (it has {[s.name for s in available]}); add it to '
-                                   'the AnomalyMetric scorers so AnomalyTestLoop fits it, or show another scorer')
+        available = self._test_scorers(runner)
+        source = resolve_scorer(self.scorer_cfg, available, 'AnomalyPanelHook',
+                                'set default_hooks.visualization.scorer')
+        if source.requires_fit and not source.is_fitted:
+            raise RuntimeError(f'AnomalyPanelHook: scorer {source.name} needs fitting and the test metric has no '
+                               f'fitted scorer of that name (it has {[s.name for s in available]}); add it to '
+                               'the AnomalyMetric scorers so AnomalyTestLoop fits it, or show another scorer')
         scorer = copy.deepcopy(source)
         scorer.reset()
         return scorer
@@ -196,63 +182,46 @@ class AnomalyPanelHook(Hook):
         self.scorer = self.resolve_scorer(runner)
         if self.compare_scorers and self.grid_size > 0:
             self.grid_scorers = []
-            for scorer in self.metric_scorers(runner) or [self.scorer]:
+            for scorer in self._test_scorers(runner) or [self.scorer]:
                 scorer = copy.deepcopy(scorer)
                 scorer.reset()
                 self.grid_scorers.append(scorer)
-        scorers = [self.scorer] + self.grid_scorers
-        self._stages = tuple(sorted({int(s) for sc in scorers for s in getattr(sc, 'feature_stages', ())}))
-        if self._stages:
-            from anomseg_plugins.engine.anomaly_test_loop import BackboneFeatureCapture
-            model = runner.model
-            while not hasattr(model, 'backbone') and (is_model_wrapper(model) or hasattr(model, 'module')):
-                model = model.module
-            if not isinstance(getattr(model, 'backbone', None), nn.Module):
-                raise AttributeError(f'AnomalyPanelHook: scorers {[s.name for s in scorers if s.feature_stages]} need '
-                                     f'backbone features but {type(model).__name__} has no `backbone`')
-            self._capture = BackboneFeatureCapture(model.backbone, self._stages)
+        self._capture = BackboneFeatureCapture.for_model(runner.model, [self.scorer] + self.grid_scorers,
+                                                         'AnomalyPanelHook')
 
     # ------------------------------------------------------------------ iterations
     def before_test_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if not self.draw:
             return
-        if self.scorer is None:  # here, not before the epoch: AnomalyTestLoop fits the scorers in between
+        if self.scorer is None:  # at the first iteration: the test metric's scorers are fitted by then
             self._prepare(runner)
-        if self._capture is not None:
-            self._capture.__enter__()
+        self._capture.__enter__()
 
     def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs: Optional[Sequence] = None) -> None:
-        if not self.draw or not outputs:
+        if not self.draw:
             return
-        calls = []
-        if self._capture is not None:
-            calls = self._capture.pop()
-            self._capture.__exit__()
-        batch_feats = self._batch_features(outputs, calls)
-        for i, sample in enumerate(outputs):
+        try:
+            batch_feats = self._batch_features(outputs) if outputs else None
+        finally:
+            if self._capture is not None:
+                self._capture.__exit__()
+        for i, sample in enumerate(outputs or []):
             self._process(sample, None if batch_feats is None else batch_feats[i], data_batch, i)
 
-    def _batch_features(self, outputs: Sequence, calls: list) -> Optional[list]:
-        """Per sample, ``(1, C_s, h_s, w_s)`` stage features (``None`` where not captured), or ``None`` without
-        feature scorers. Features the test loop attached (``backbone_feats``) are reused; otherwise this hook's
-        own capture goes through the loop's one feature path (``batch_sample_features``: padding, flip, TTA)."""
-        if not self._stages:
+    def _batch_features(self, outputs: Sequence) -> Optional[list]:
+        """Per sample, the ``(1, C_s, h_s, w_s)`` stage features for the scorers (``None`` when they need none).
+        Features the loop left on the samples (``backbone_feats``) are reused; otherwise this hook's own capture
+        of the test iteration is sliced to the samples (padding, flip, TTA views)."""
+        if self._capture is None or not self._capture.stages:
             return None
         if all(sample.get('backbone_feats', None) is not None for sample in outputs):
             per_sample = [sample.backbone_feats for sample in outputs]
         else:
-            from anomseg_plugins.engine.anomaly_test_loop import batch_sample_features
-            per_sample = batch_sample_features(calls, outputs)
-            if per_sample is None:
-                raise RuntimeError(f'AnomalyPanelHook: the backbone ran {len(calls)} times in one test iteration, '
-                                   'which does not match the test-time views; scorers reading backbone features '
-                                   "need whole-image inference (model.test_cfg.mode='whole'); TTA through "
-                                   'LogitSegTTAModel is fine')
-        return [[None if f is None else f[None] for f in feats] for feats in per_sample]
+            per_sample = self._capture.per_sample(outputs)
+        return [batched_features(feats) for feats in per_sample]
 
     @torch.no_grad()
     def _process(self, sample, feats: Optional[list], data_batch, index: int) -> None:
-        from anomseg_plugins.evaluation.functional import ScoreHistogram
         if 'seg_logits' not in sample:
             raise KeyError(f'AnomalyPanelHook: {sample.get("img_path", "a test sample")} has no seg_logits; the '
                            'model must return per-pixel logits (mmseg segmentors do)')
@@ -348,9 +317,8 @@ class AnomalyPanelHook(Hook):
                 logger='current',
                 level=logging.WARNING)
         if not self.has_anomaly_labels:
-            return histogram_quantile(self.histogram, 0.99), 'top 1% of pixels (no anomaly labels)'
-        return threshold_at_recall(self.histogram, self.recall_level), \
-            f'{100 * self.recall_level:g}% recall (pooled)'
+            return self.histogram.quantile(0.99), 'top 1% of pixels (no anomaly labels)'
+        return self.histogram.threshold_at_recall(self.recall_level), f'{100 * self.recall_level:g}% recall (pooled)'
 
     def after_test_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
         if not self.draw or self.scorer is None:
@@ -369,7 +337,7 @@ class AnomalyPanelHook(Hook):
         meta = self.dataset_meta(runner)
         classes, palette = meta['classes'], meta['palette']
         threshold, op = self.operating_threshold(metrics)
-        limits = (histogram_quantile(self.histogram, 0.01), histogram_quantile(self.histogram, 0.999))
+        limits = (self.histogram.quantile(0.01), self.histogram.quantile(0.999))
         if not limits[1] > limits[0]:
             limits = None
         name = self.scorer.name
@@ -378,14 +346,11 @@ class AnomalyPanelHook(Hook):
             threshold=threshold,
             operating_point=op,
             recall_level=self.recall_level,
-            pooled_at_threshold=rates_at_threshold(self.histogram, threshold),
+            pooled_at_threshold=self.histogram.rates_at_threshold(threshold),
             score_limits=limits,
             panels=[],
             grid=None,
             scorer_grid=None)
-        from mmengine.utils import ProgressBar
-
-        from .panels import image_statistics
         print_log(
             f'AnomalyPanelHook: drawing {min(len(chosen), self.max_panels)} panels and the grids '
             f'({name}, threshold {threshold:.4g} at {op}) into {out_dir}',
@@ -465,42 +430,6 @@ class AnomalyPanelHook(Hook):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def threshold_at_recall(histogram, recall_level: float = 0.95) -> float:
-    """The highest histogram threshold whose recall reaches ``recall_level``: the operating point of FPR95
-    (``'first'`` rule). Flagging ``score >= threshold`` then has recall ``>= recall_level``. NaN without
-    anomalous pixels."""
-    pos, _, thresholds = histogram.level_counts()
-    total = int(pos.sum())
-    if total == 0:
-        return float('nan')
-    idx = int(np.argmax(np.cumsum(pos) >= recall_level * total))
-    return float(thresholds[idx])
-
-
-def rates_at_threshold(histogram, threshold: float) -> Dict[str, Optional[float]]:
-    """Pooled ``recall`` and ``fpr`` (fractions) of flagging ``score >= threshold``, from the histogram
-    (bin resolution: a bin counts as flagged when its lower edge is ``>= threshold``)."""
-    pos, neg, thresholds = histogram.level_counts()
-    flagged = thresholds >= threshold
-    num_pos, num_neg = int(pos.sum()), int(neg.sum())
-    return dict(
-        recall=float(pos[flagged].sum() / num_pos) if num_pos else None,
-        fpr=float(neg[flagged].sum() / num_neg) if num_neg else None,
-        num_anomaly_pixels=num_pos,
-        num_normal_pixels=num_neg)
-
-
-def histogram_quantile(histogram, q: float) -> float:
-    """Score below which a fraction ``q`` of the histogram's pixels lie (bin lower edge; NaN if empty)."""
-    pos, neg, thresholds = histogram.level_counts()
-    counts = pos + neg
-    total = int(counts.sum())
-    if total == 0:
-        return float('nan')
-    idx = int(np.argmax(np.cumsum(counts) >= (1.0 - q) * total))  # levels descend: top fraction 1 - q
-    return float(thresholds[idx])
-
-
 def _display_name(img_path: Optional[str], index: int) -> str:
     if not img_path:
         return f'image_{index:04d}'

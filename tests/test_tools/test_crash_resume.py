@@ -23,9 +23,11 @@ import time
 
 import pytest
 import torch
-from reliability_utils import run_tool, small_run_options, tool_env
+from tool_runner import run_tool, small_run_options, tool_env
 
 from anomseg_plugins.utils import safe_torch_load
+
+pytestmark = pytest.mark.slow  # trains, kills and resumes in subprocesses
 
 ITERS_PER_EPOCH = 4  # 8 training images, batch 2
 # README (Reliability): bit-exact --resume with persistent_workers=False (or num_workers=0); a worker is used
@@ -37,7 +39,7 @@ def write_config(repo_root: str, path: str) -> str:
     demo = osp.join(repo_root, 'configs/demo/deeplab_r18_tiny_demo.py')
     with open(path, 'w') as f:
         f.write(f"""_base_ = [{demo!r}]
-custom_imports = dict(imports=['anomseg_plugins', 'anomseg_plugins.utils.per_epoch_seed_hook'],
+custom_imports = dict(imports=['anomseg_plugins', 'anomseg_plugins.engine.hooks.per_epoch_seed_hook'],
                       allow_failed_imports=False)
 custom_hooks = [dict(type='PerEpochSeedHook')]
 randomness = dict(seed=0, deterministic=True)
