@@ -328,6 +328,20 @@ def outcome_legend_handles():
     ]
 
 
+def _bottom_legend(fig, classes, palette, max_cols: int, fontsize: float, bottom: float, compact: bool) -> None:
+    """The class colours and the TP/FP/FN colours as one legend along the bottom of ``fig``."""
+    handles = class_legend_handles(classes, palette) + outcome_legend_handles()
+    fig.legend(
+        handles=handles,
+        loc='lower center',
+        ncol=min(len(handles), max_cols),
+        fontsize=fontsize,
+        frameon=False,
+        handlelength=1.0 if compact else 1.2,
+        columnspacing=0.7 if compact else 0.9,
+        bbox_to_anchor=(0.5, bottom))
+
+
 def draw_anomaly_panel(data: PanelData,
                        threshold: float,
                        classes: Sequence[str],
@@ -418,16 +432,7 @@ def draw_anomaly_panel(data: PanelData,
         fontsize=11,
         y=1 - 0.12 / fig_h,
         va='top')
-    handles = class_legend_handles(classes, palette) + outcome_legend_handles()
-    fig.legend(
-        handles=handles,
-        loc='lower center',
-        ncol=min(len(handles), 10),
-        fontsize=7.5,
-        frameon=False,
-        handlelength=1.2,
-        columnspacing=0.9,
-        bbox_to_anchor=(0.5, 0.05 / fig_h))
+    _bottom_legend(fig, classes, palette, max_cols=10, fontsize=7.5, bottom=0.05 / fig_h, compact=False)
     img = figure_to_array(fig)
     if return_layout:
         return img, {k: _axes_box(fig, ax) for k, ax in axes.items()}
@@ -499,16 +504,7 @@ def draw_panel_grid(items: Sequence[PanelData],
         fontsize=10,
         y=1 - 0.05 / fig_h,
         va='top')
-    handles = class_legend_handles(classes, palette) + outcome_legend_handles()
-    fig.legend(
-        handles=handles,
-        loc='lower center',
-        ncol=min(len(handles), 9),
-        fontsize=6.5,
-        frameon=False,
-        handlelength=1.0,
-        columnspacing=0.7,
-        bbox_to_anchor=(0.5, 0.02 / fig_h))
+    _bottom_legend(fig, classes, palette, max_cols=9, fontsize=6.5, bottom=0.02 / fig_h, compact=True)
     return figure_to_array(fig)
 
 
