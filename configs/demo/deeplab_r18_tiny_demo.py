@@ -22,26 +22,11 @@ model = dict(
 train_pipeline = [
     dict(t, output_size=crop_size) if t.type == 'MultiScaleSquareCrop' else t for t in _base_.train_pipeline
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFileWithRetry'),
-    test_resize,
-    dict(type='LoadStreetHazardsAnnotations'),
-    dict(type='PackAnomalySegInputs'),
-]
+test_pipeline = [test_resize if t.type == 'Resize' else t for t in _base_.test_pipeline]
+# the base's flip x multi-scale TTA, its first branch (the test-time resize) replaced by this config's
 tta_pipeline = [
-    dict(type='LoadImageFromFileWithRetry'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [test_resize],
-            [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in _base_.img_ratios],
-            [
-                dict(type='RandomFlip', prob=0., direction='horizontal'),
-                dict(type='RandomFlip', prob=1., direction='horizontal')
-            ],
-            [dict(type='LoadStreetHazardsAnnotations')],
-            [dict(type='PackAnomalySegInputs')],
-        ]),
+    dict(t, transforms=[[test_resize]] + t.transforms[1:]) if t.type == 'TestTimeAug' else t
+    for t in _base_.tta_pipeline
 ]
 train_dataloader = dict(batch_size=4, num_workers=2, dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root, pipeline=test_pipeline))

@@ -18,26 +18,11 @@ train_pipeline = [
         type='PhotoMetricDistortionNoHue', brightness_delta=32, contrast_range=(0.7, 1.3), saturation_range=(0.7, 1.3)),
     dict(type='PackAnomalySegInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFileWithRetry'),
-    test_resize,
-    dict(type='LoadStreetHazardsAnnotations'),
-    dict(type='PackAnomalySegInputs'),
-]
+test_pipeline = [test_resize if t.type == 'Resize' else t for t in _base_.test_pipeline]
+# the base's flip x multi-scale TTA, its first branch (the test-time resize) replaced by this config's
 tta_pipeline = [
-    dict(type='LoadImageFromFileWithRetry'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [test_resize],
-            [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in _base_.img_ratios],
-            [
-                dict(type='RandomFlip', prob=0., direction='horizontal'),
-                dict(type='RandomFlip', prob=1., direction='horizontal')
-            ],
-            [dict(type='LoadStreetHazardsAnnotations')],
-            [dict(type='PackAnomalySegInputs')],
-        ]),
+    dict(t, transforms=[[test_resize]] + t.transforms[1:]) if t.type == 'TestTimeAug' else t
+    for t in _base_.tta_pipeline
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
