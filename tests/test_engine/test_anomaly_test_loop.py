@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 from mmengine.structures import PixelData
 from mmseg.registry import DATASETS, HOOKS, METRICS, TRANSFORMS
 from mmseg.structures import SegDataSample
+from tiny_models import tiny_segmentor_cfg
 from torch import nn
 
 import anomseg_plugins  # noqa: F401  (registers the loop and the scorers)
@@ -144,43 +145,8 @@ class RecordOutputKeysHook(Hook):
 
 
 def model_cfg(mode='whole', size_divisor=None, stride=(12, 12)):
-    """A tiny dilated ResNet-18 + FCN head (as a ConfigDict, like a config file gives it)."""
-    norm_cfg = dict(type='BN', requires_grad=True)
-    preprocessor = dict(
-        type='SegDataPreProcessor',
-        mean=[123.7, 116.3, 103.5],
-        std=[58.4, 57.1, 57.4],
-        bgr_to_rgb=False,
-        pad_val=0,
-        seg_pad_val=255)
-    if size_divisor:
-        preprocessor['test_cfg'] = dict(size_divisor=size_divisor)
-    return ConfigDict(
-        type='EncoderDecoder',
-        data_preprocessor=preprocessor,
-        backbone=dict(
-            type='ResNetV1c',
-            depth=18,
-            stem_channels=8,
-            base_channels=8,
-            out_indices=(0, 1, 2, 3),
-            dilations=(1, 1, 2, 4),
-            strides=(1, 2, 1, 1),
-            norm_cfg=norm_cfg,
-            contract_dilation=True),
-        decode_head=dict(
-            type='FCNHead',
-            in_channels=64,
-            in_index=3,
-            channels=16,
-            num_convs=1,
-            concat_input=False,
-            num_classes=NUM_CLASSES,
-            norm_cfg=norm_cfg,
-            align_corners=False,
-            loss_decode=dict(type='CrossEntropyLoss')),
-        train_cfg=dict(),
-        test_cfg=dict(mode=mode, crop_size=(16, 16), stride=stride))
+    """The shared tiny segmentor with this file's classes."""
+    return tiny_segmentor_cfg(NUM_CLASSES, mode, size_divisor, stride)
 
 
 SCORERS = [

@@ -4,10 +4,11 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from tiny_models import tiny_segmentor_cfg
 
 from anomseg_plugins.models import LogitSegTTAModel
 from anomseg_plugins.models.segmentors.logit_seg_tta_model import TTA_VIEW_METAS
@@ -17,39 +18,8 @@ H, W, NUM_CLASSES = 24, 40, 3
 
 
 def segmentor_cfg():
-    """A tiny dilated ResNet-18 + FCN head, whole-image inference (a ConfigDict, as a config file gives it)."""
-    norm_cfg = dict(type='BN', requires_grad=True)
-    return ConfigDict(
-        type='EncoderDecoder',
-        data_preprocessor=dict(
-            type='SegDataPreProcessor',
-            mean=[123.7, 116.3, 103.5],
-            std=[58.4, 57.1, 57.4],
-            bgr_to_rgb=False,
-            pad_val=0,
-            seg_pad_val=255),
-        backbone=dict(
-            type='ResNetV1c',
-            depth=18,
-            stem_channels=8,
-            base_channels=8,
-            out_indices=(0, 1, 2, 3),
-            dilations=(1, 1, 2, 4),
-            strides=(1, 2, 1, 1),
-            norm_cfg=norm_cfg,
-            contract_dilation=True),
-        decode_head=dict(
-            type='FCNHead',
-            in_channels=64,
-            in_index=3,
-            channels=16,
-            num_convs=1,
-            concat_input=False,
-            num_classes=NUM_CLASSES,
-            norm_cfg=norm_cfg,
-            align_corners=False,
-            loss_decode=dict(type='CrossEntropyLoss')),
-        test_cfg=dict(mode='whole'))
+    """The shared tiny segmentor, whole-image inference, with this file's classes."""
+    return tiny_segmentor_cfg(NUM_CLASSES)
 
 
 def sample(flip=False, logits=None, gt=None):
