@@ -12,6 +12,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
+MUTMUT_VERSION=3.8.1  # pinned: mutant ids and verdict codes (tools/mutation/EQUIVALENT.md, score.py) are mutmut 3's
+"$PY" -c "import mutmut, sys; sys.exit(mutmut.__version__ != '$MUTMUT_VERSION')" 2>/dev/null || {
+  echo "installing mutmut==$MUTMUT_VERSION into $(dirname "$PY")/.. (mutation testing only; not a runtime dependency)"
+  "$PY" -m pip install -q "mutmut==$MUTMUT_VERSION"; }
+# One torch / BLAS thread per mutmut worker: the workers already fill the cores (MAX_CHILDREN, default the CPU count).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 declare -A PATTERN=([evaluation]='anomseg_plugins.evaluation*' [scorers]='anomseg_plugins.scorers*'
                     [transforms]='anomseg_plugins.datasets.transforms*')
 folders=("$@")
