@@ -1,4 +1,5 @@
 """Data transforms of anomseg (registered in mmseg's TRANSFORMS)."""
+from .load_anomaly_annotations import LoadAnomalyAnnotations
 from .load_image_from_file_with_retry import ImageReadError, LoadImageFromFileWithRetry, call_with_retry
 from .load_street_hazards_annotations import LoadStreetHazardsAnnotations, map_street_hazards_labels
 from .multi_scale_square_crop import MultiScaleSquareCrop
@@ -10,5 +11,5 @@ from .random_gaussian_blur import RandomGaussianBlur
 __all__ = [
     'ImageReadError', 'LoadImageFromFileWithRetry', 'call_with_retry', 'LoadStreetHazardsAnnotations',
     'map_street_hazards_labels', 'MultiScaleSquareCrop', 'PackAnomalySegInputs', 'RandomGaussianBlur', 'PasteOutliers',
-    'PhotoMetricDistortionNoHue'
+    'PhotoMetricDistortionNoHue', 'LoadAnomalyAnnotations'
 ]

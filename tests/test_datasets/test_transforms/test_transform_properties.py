@@ -156,7 +156,8 @@ def _find(pipeline: list, type_name: str) -> dict:
 TESTED_TYPES = {
     'LoadImageFromFileWithRetry', 'LoadImageFromFile', 'LoadStreetHazardsAnnotations', 'LoadAnnotations',
     'MultiScaleSquareCrop', 'RandomFlip', 'PhotoMetricDistortion', 'PhotoMetricDistortionNoHue', 'RandomGaussianBlur',
-    'Resize', 'RandomResize', 'RandomCrop', 'PackAnomalySegInputs', 'PackSegInputs', 'TestTimeAug'
+    'Resize', 'RandomResize', 'RandomCrop', 'PackAnomalySegInputs', 'PackSegInputs', 'TestTimeAug',
+    'LoadAnomalyAnnotations'
 }
 # tested where they are developed (outlier exposure: tests/test_datasets/test_transforms/test_paste_outliers.py)
 TESTED_ELSEWHERE = {'PasteOutliers'}
@@ -486,6 +487,48 @@ def test_load_street_hazards_annotations_from_file(tmp_path_factory, h, w, seed)
     assert res['seg_fields'] == ['gt_seg_map', 'gt_anomaly_map']
     with pytest.raises(ValueError, match='expected|must have'):
         t(dict(seg_map_path=path, seg_fields=[], reduce_zero_label=None, ori_shape=(h + 1, w)))
+
+
+# the four road-anomaly benchmarks' label files: (encoding, values drawn per category) as the releases write them
+BENCHMARK_LABELS = {
+    'RoadAnomaly21 / RoadObstacle21 / Fishyscapes': (dict(normal=[0], anomaly=[1], void=[255]), ([0], [1], [255])),
+    'LostAndFound gtCoarse': (dict(normal=[1], anomaly=[[2, 200]], void=[0]), ([1], [2, 3, 37, 199, 200], [0])),
+}
+
+
+@pytest.mark.parametrize('benchmark', sorted(BENCHMARK_LABELS))
+@SETTINGS
+@given(h=st.integers(2, 40), w=st.integers(2, 40), seed=st.integers(0, 1000), from_data_info=st.booleans())
+def test_load_anomaly_annotations_from_file(tmp_path_factory, benchmark, h, w, seed, from_data_info):
+    """Every pixel maps by its category (normal 0, anomaly 1, void 255), wherever the encoding comes from; the map
+    joins ``seg_fields`` (so geometric transforms move it, nearest) and no ``gt_seg_map`` appears."""
+    import cv2
+    encoding, (normal, anomaly, void) = BENCHMARK_LABELS[benchmark]
+    rng = np.random.default_rng(seed)
+    category = rng.integers(0, 3, (h, w))
+    raw = np.choose(category, [rng.choice(
+        normal,
+        (h, w)), rng.choice(anomaly,
+                            (h, w)), rng.choice(void, (h, w))]).astype(np.uint8)
+    path = str(tmp_path_factory.mktemp('ann') / 'a.png')
+    cv2.imwrite(path, raw)
+    cfg = dict(type='LoadAnomalyAnnotations', label_encoding=None if from_data_info else encoding)
+    t = TRANSFORMS.build(cfg)
+    info = dict(anomaly_label_map=encoding) if from_data_info else {}
+    res = t(dict(seg_map_path=path, seg_fields=['gt_y'], ori_shape=(h, w), **info))
+    expected = np.array([0, 1, 255], np.uint8)[category]
+    np.testing.assert_array_equal(res['gt_anomaly_map'], expected)
+    assert res['gt_anomaly_map'].dtype == np.uint8 and res['seg_fields'] == ['gt_y', 'gt_anomaly_map']
+    assert 'gt_seg_map' not in res
+    # a value outside the encoding is refused, naming the file and the value
+    bad = raw.copy()
+    bad[0, 0] = 201 if 200 in anomaly else 7
+    cv2.imwrite(path, bad)
+    with pytest.raises(ValueError, match=rf'a\.png.*{int(bad[0, 0])}'):
+        t(dict(seg_map_path=path, seg_fields=[], ori_shape=(h, w), **info))
+    # a hidden-test image (no label file) passes through untouched
+    assert t(dict(seg_map_path=None, seg_fields=[], ori_shape=(h, w), **info)) == dict(
+        seg_map_path=None, seg_fields=[], ori_shape=(h, w), **info)
 
 
 # ----------------------------------------------------------------------------------------------- packing
