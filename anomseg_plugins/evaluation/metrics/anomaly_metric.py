@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from mmengine.dist import all_reduce, get_rank, get_world_size
+from mmengine.dist import all_gather_object, all_reduce, get_rank, get_world_size
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmengine.structures import BaseDataElement
@@ -16,10 +16,16 @@ from prettytable import PrettyTable
 from torch import nn
 
 from anomseg_plugins.registry import ANOMALY_SCORERS
-from ..functional import BOUND_NAMES, METRIC_NAMES, ScoreHistogram, exact_anomaly_metrics
-from .anomaly_results_writer import runner_output_dir, write_anomaly_results
+from ..functional import (BOUND_NAMES, COMPONENT_METRIC_NAMES, METRIC_NAMES, ComponentAccumulator, ScoreHistogram,
+                          aggregate_component_stats, component_sizes, exact_anomaly_metrics)
+from .anomaly_results_writer import (float16_loss, require_h5py, runner_output_dir, submission_fid,
+                                     write_anomaly_results, write_submission_map)
 
-PROTOCOLS = ('pooled', 'per_image')
+#: Every protocol; ``'component'`` (SegmentMeIfYouCan's component-level metrics) is off by default.
+PROTOCOLS = ('pooled', 'per_image', 'component')
+DEFAULT_PROTOCOLS = ('pooled', 'per_image')
+#: Metrics of the component protocol kept in the results dict (``component/{scorer}/{key}``).
+COMPONENT_FIELDS = COMPONENT_METRIC_NAMES + ('threshold', )
 PERCENT_METRICS = ('AUROC', 'AUPR', 'FPR95', 'F1')
 ROW_FIELDS = METRIC_NAMES  # the per-image metrics kept per scorer (the row of ``results``)
 BOUND_FIELDS = BOUND_NAMES  # metrics with a reported quantisation error bound
@@ -28,7 +34,7 @@ WARN_BOUND = 0.1  # points: a larger bound of a histogram-based metric is logged
 
 @METRICS.register_module()
 class AnomalyMetric(BaseMetric):
-    """Pixel-level anomaly segmentation metrics of several scorers under two protocols.
+    """Pixel-level anomaly segmentation metrics of several scorers under two protocols, and component-level ones.
 
     For every test image, each scorer turns the *same* predicted logits (``seg_logits``, at ground-truth
     resolution) and, if it asks for them, the backbone features of the same forward pass into an anomaly
@@ -55,9 +61,27 @@ class AnomalyMetric(BaseMetric):
       memory stays flat in the number of images and pixels. ``F1_threshold`` is the median of the
       per-image optimal thresholds. Images with one class only are skipped (as officially) and counted
       in the logs.
+    - protocol ``component`` (off by default): SegmentMeIfYouCan's component-level metrics (``sIoU``, ``PPV``,
+      ``F1_mean`` and ``F1_25`` / ``F1_50`` / ``F1_75``, percent) of the connected components flagged at the
+      *pooled* best-F1 threshold (``threshold``, rule ``score >= threshold``; the pooled histogram is built for
+      it even without the ``pooled`` protocol), with the AnomalyTrack (``component_track='anomaly'``: predicted
+      components under 500 pixels dropped, ground-truth ones under 100 made void) or ObstacleTrack
+      (``'obstacle'``: 50 / 10) size limits. The threshold is known only at the end: each scorer's maps are
+      cached compressed (bin codes, ~1.8 bytes a pixel: ~2.5 GB per scorer for the StreetHazards test split)
+      up to ``component_cache_bytes`` and evaluated exactly then; beyond the cap the metric continues on a grid
+      of thresholds around the threshold of the moment and reports the grid threshold it used (``mode`` and
+      ``threshold_gap`` in the summary files; within ~1 % of the flagged pixels in tests). See
+      :mod:`anomseg_plugins.evaluation.functional.component_metrics`.
 
-    Results: ``compute_metrics`` returns ``{protocol}/{scorer}/{AUROC|AUPR|FPR95|F1|F1_threshold}``
-    (``evaluate`` adds ``{prefix}/``), AUROC, AUPR, FPR95 and F1 in percent (as mmseg reports mIoU),
+    Images without ground truth (e.g. SegmentMeIfYouCan's hidden test splits; no ``gt_anomaly_map`` in the data
+    sample) are scored by every scorer (and saved to ``submission_dir``) but left out of every metric; how many
+    is logged. With ``submission_dir``, every image's map of every scorer is saved in the official submission
+    format: ``{submission_dir}/{scorer}/{fid}.hdf5`` holding the map as float16 in the dataset ``value`` (``fid``
+    = the image's file name without extension and without ``_leftImg8bit``); needs ``h5py``.
+
+    Results: ``compute_metrics`` returns ``{protocol}/{scorer}/{AUROC|AUPR|FPR95|F1|F1_threshold}`` and
+    ``component/{scorer}/{sIoU|PPV|F1_mean|F1_25|F1_50|F1_75|threshold}`` (``evaluate`` adds ``{prefix}/``),
+    AUROC, AUPR, FPR95, F1 and the component metrics in percent (as mmseg reports mIoU),
     unrounded; prints one table per protocol; and has
     :func:`~anomseg_plugins.evaluation.metrics.anomaly_results_writer.write_anomaly_results` write to
     ``output_dir``: ``anomaly_metrics.json`` (``{protocol: {scorer: {...}}}``), ``anomaly_metrics.csv``,
@@ -66,12 +90,15 @@ class AnomalyMetric(BaseMetric):
     Distributed testing: ``evaluate`` sums the pooled histograms over ranks with ``all_reduce`` (the sample a
     distributed sampler repeats to even out the ranks, mmengine ``DefaultSampler(round_up=True)``, taken out
     again), then runs mmengine's ``BaseMetric.evaluate``: the per-image rows travel through ``collect_results``
-    and the main process computes.
+    and the main process computes. Component protocol: after the histograms are summed every rank knows the
+    final threshold and evaluates its own images at it (its repeated padding sample removed); the statistics
+    are summed over ranks. A rank whose cache overflowed uses the grid threshold nearest the final one; the
+    results then say ``mode='grid'`` and give the largest ``threshold_gap`` of the ranks.
 
     Args:
         scorers: anomaly scorers: configs for ``ANOMALY_SCORERS.build`` (e.g. ``dict(type='MaxLogit')``) or
             built :class:`BaseAnomalyScorer` modules. Names (``scorer.name``) must be distinct.
-        protocols: any of ``'pooled'``, ``'per_image'``.
+        protocols: any of ``'pooled'``, ``'per_image'``, ``'component'`` (default: the first two).
         ignore_index: label of ``gt_anomaly_map`` pixels left out.
         num_bits: histogram resolution (9..24 float32 bits kept); 22 -> relative bin width 1.2e-4 and
             128 KiB per binade (factor of 2) the scores occupy: typically 0.5-10 MiB per scorer.
@@ -90,13 +117,21 @@ class AnomalyMetric(BaseMetric):
         collect_device: ``'cpu'`` or ``'gpu'``, for collecting the per-image rows across ranks.
         collect_dir: synchronisation directory for ``collect_device='cpu'``.
         prefix: metric name prefix (``'anomaly'``).
+        component_track: size limits of the component protocol: ``'anomaly'`` (AnomalyTrack, 500 / 100 pixels)
+            or ``'obstacle'`` (ObstacleTrack, 50 / 10).
+        component_min_pred_size: override of the track's minimum predicted component size (pixels).
+        component_min_gt_size: override of the track's minimum ground-truth component size (pixels).
+        component_cache_bytes: bytes of compressed score maps the component protocol may cache, shared equally by
+            the scorers (default 1 GiB); beyond it, grid mode (see above).
+        submission_dir: where to save every image's maps in the SegmentMeIfYouCan submission format (``None``:
+            not saved).
     """
 
     default_prefix: Optional[str] = 'anomaly'
 
     def __init__(self,
                  scorers: Sequence[Union[dict, nn.Module]],
-                 protocols: Sequence[str] = PROTOCOLS,
+                 protocols: Sequence[str] = DEFAULT_PROTOCOLS,
                  ignore_index: int = 255,
                  num_bits: int = 22,
                  recall_level: float = 0.95,
@@ -106,13 +141,26 @@ class AnomalyMetric(BaseMetric):
                  save_figures: bool = True,
                  collect_device: str = 'cpu',
                  collect_dir: Optional[str] = None,
-                 prefix: Optional[str] = 'anomaly') -> None:
+                 prefix: Optional[str] = 'anomaly',
+                 component_track: str = 'anomaly',
+                 component_min_pred_size: Optional[int] = None,
+                 component_min_gt_size: Optional[int] = None,
+                 component_cache_bytes: int = 1 << 30,
+                 submission_dir: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         if isinstance(protocols, str):
             protocols = (protocols, )
         bad = [p for p in protocols if p not in PROTOCOLS]
         if bad or not protocols:
             raise ValueError(f'AnomalyMetric: protocols must be a non-empty subset of {PROTOCOLS}, got {protocols}')
+        try:
+            self.component_sizes = component_sizes(component_track, component_min_pred_size, component_min_gt_size)
+        except ValueError as e:
+            raise ValueError(f'AnomalyMetric: {e}') from None
+        if not isinstance(component_cache_bytes, (int, np.integer)) or component_cache_bytes < 0:
+            raise ValueError(f'AnomalyMetric: component_cache_bytes must be an int >= 0, got {component_cache_bytes!r}')
+        self.component_track = component_track
+        self.component_cache_bytes = int(component_cache_bytes)
         if per_image_fpr_rule not in ('first', 'nearest'):
             raise ValueError("AnomalyMetric: per_image_fpr_rule must be 'first' or 'nearest', "
                              f'got {per_image_fpr_rule!r}')
@@ -124,6 +172,13 @@ class AnomalyMetric(BaseMetric):
             raise ValueError(f'AnomalyMetric: scorer names must be distinct (they key the results), got {names}; '
                              'set `name=` in the scorer configs')
         self.protocols = tuple(protocols)
+        if submission_dir is not None:
+            require_h5py()  # fail now, not after scoring the whole test set
+            bad_names = [n for n in names if not n or '/' in n or '\\' in n or n in ('.', '..')]
+            if bad_names:
+                raise ValueError(f'AnomalyMetric: scorer names {bad_names} cannot be folder names of submission_dir; '
+                                 'set `name=` in the scorer configs')
+        self.submission_dir = submission_dir
         self.ignore_index = ignore_index
         self.num_bits = int(num_bits)
         self.recall_level = float(recall_level)
@@ -133,6 +188,10 @@ class AnomalyMetric(BaseMetric):
         self.save_figures = bool(save_figures)
         self._hists: Dict[str, ScoreHistogram] = {}
         self._last_image: Dict[str, Optional[ScoreHistogram]] = {}
+        self._components: Dict[str, ComponentAccumulator] = {}
+        self._component_results: Optional[Dict[str, dict]] = None
+        self._submission_fids: Dict[str, str] = {}
+        self._float16_warned: set = set()
         self._num_images = 0
         self.reset_histograms()
 
@@ -160,10 +219,22 @@ class AnomalyMetric(BaseMetric):
         """Union of the backbone stages the scorers need (the test loop captures these)."""
         return tuple(sorted({int(st) for s in self.scorers for st in getattr(s, 'feature_stages', ())}))
 
+    @property
+    def needs_histograms(self) -> bool:
+        """Whether the pooled histograms are built (the pooled and the component protocols need them)."""
+        return 'pooled' in self.protocols or 'component' in self.protocols
+
     def reset_histograms(self) -> None:
-        """Empty the pooled histograms (done by ``evaluate`` after computing)."""
+        """Empty the pooled histograms and the component caches (done by ``evaluate`` after computing)."""
         self._hists = {n: ScoreHistogram(self.num_bits, self.ignore_index, n) for n in self.scorer_names}
         self._last_image = {n: None for n in self.scorer_names}
+        cap = self.component_cache_bytes // len(self.scorers)
+        self._components = {
+            n: ComponentAccumulator(*self.component_sizes, self.num_bits, self.ignore_index, cap, name=f'scorer {n}')
+            for n in self.scorer_names
+        } if 'component' in self.protocols else {}
+        self._component_results = None
+        self._submission_fids = {}
         self._num_images = 0
 
     @property
@@ -175,15 +246,21 @@ class AnomalyMetric(BaseMetric):
         """Fold the state of ``other`` (same scorers and settings, fed with other data) into this metric.
 
         Afterwards this metric computes what one metric fed with both data streams would: histograms are
-        added and ``other.results`` appended. Used to combine shards evaluated separately.
+        added, component caches / statistics merged (:meth:`ComponentAccumulator.merge`) and ``other.results``
+        appended. Used to combine shards evaluated separately.
         """
         if other.scorer_names != self.scorer_names or other.num_bits != self.num_bits or \
-                other.ignore_index != self.ignore_index:
-            raise ValueError('AnomalyMetric.merge: the metrics differ in scorers, num_bits or ignore_index: '
-                             f'{self.scorer_names}/{self.num_bits}/{self.ignore_index} vs '
-                             f'{other.scorer_names}/{other.num_bits}/{other.ignore_index}')
+                other.ignore_index != self.ignore_index or other.protocols != self.protocols or \
+                other.component_sizes != self.component_sizes:
+            raise ValueError('AnomalyMetric.merge: the metrics differ in scorers, num_bits, ignore_index, protocols '
+                             'or component sizes: '
+                             f'{self.scorer_names}/{self.num_bits}/{self.ignore_index}/{self.protocols}/'
+                             f'{self.component_sizes} vs {other.scorer_names}/{other.num_bits}/{other.ignore_index}/'
+                             f'{other.protocols}/{other.component_sizes}')
         for name in self.scorer_names:
             self._hists[name].add(other._hists[name])
+            if name in self._components:
+                self._components[name].merge(other._components[name])
         self.results.extend(other.results)
         self._num_images += other._num_images
         return self
@@ -192,30 +269,41 @@ class AnomalyMetric(BaseMetric):
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Score every sample with every scorer and accumulate.
 
-        Per sample: ``seg_logits.data`` ``(C, H, W)``, ``gt_anomaly_map.data`` ``(1, H, W)`` (0/1/ignore) and,
-        for feature scorers, ``backbone_feats`` (list by stage of ``(C_s, h_s, w_s)`` or ``None``). The
-        pooled histograms are updated in place; one small row per image goes to ``self.results``
-        (per scorer: the per-image metrics, and their error bounds when ``per_image_exact=False``): no
-        scores are kept.
+        Per sample: ``seg_logits.data`` ``(C, H, W)``, ``gt_anomaly_map.data`` ``(1, H, W)`` (0/1/ignore; may be
+        absent: the sample is then scored, saved to ``submission_dir``, and left out of the metrics) and, for
+        feature scorers, ``backbone_feats`` (list by stage of ``(C_s, h_s, w_s)`` or ``None``). The pooled
+        histograms are updated in place; one small row per image goes to ``self.results`` (per scorer: the
+        per-image metrics, and their error bounds when ``per_image_exact=False``); the component protocol caches
+        the compressed maps up to ``component_cache_bytes``.
         """
-        pooled, per_image = 'pooled' in self.protocols, 'per_image' in self.protocols
+        pooled, per_image = self.needs_histograms, 'per_image' in self.protocols
         for sample in data_samples:
             if isinstance(sample, BaseDataElement):
                 sample = sample.to_dict()
             logits, labels, feats = self._unpack(sample)
-            row = dict(img_path=sample.get('img_path'), scores=OrderedDict())
+            img_path = sample.get('img_path')
+            row = dict(img_path=img_path, scores=OrderedDict())
+            if labels is None:
+                row['has_gt'] = False  # scored (and saved) only; compute_metrics leaves it out
             if per_image and not self.per_image_exact:
                 row['bounds'] = OrderedDict()
+            fid = self._submission_fid(img_path) if self.submission_dir is not None else None
             for scorer in self.scorers:
                 name = scorer.name
                 self._check_ready(scorer, logits.device)
                 with torch.no_grad():
                     score = scorer(logits[None], feats)
-                if not isinstance(score, torch.Tensor) or tuple(score.shape) != (1, ) + tuple(labels.shape):
+                if not isinstance(score, torch.Tensor) or tuple(score.shape) != (1, ) + tuple(logits.shape[-2:]):
                     shape = tuple(score.shape) if isinstance(score, torch.Tensor) else type(score).__name__
                     raise ValueError(f'AnomalyMetric: scorer {name} returned {shape} for logits of shape '
-                                     f'{tuple(logits[None].shape)}; expected (1, {labels.shape[0]}, {labels.shape[1]})')
+                                     f'{tuple(logits[None].shape)}; expected (1, {logits.shape[-2]}, '
+                                     f'{logits.shape[-1]})')
                 score = score[0]
+                if fid is not None:
+                    self._save_submission(name, fid, score)
+                if labels is None:
+                    self._last_image[name] = None
+                    continue
                 image_hist = None
                 if pooled or not self.per_image_exact:
                     image_hist = ScoreHistogram.from_scores(score, labels, self.num_bits, self.ignore_index,
@@ -224,6 +312,8 @@ class AnomalyMetric(BaseMetric):
                 if pooled:
                     self._hists[name].add(image_hist)
                     self._last_image[name] = image_hist
+                if name in self._components:
+                    self._components[name].add(score, labels, self._hists[name])
                 if per_image:
                     if self.per_image_exact:
                         res = exact_anomaly_metrics(
@@ -243,23 +333,47 @@ class AnomalyMetric(BaseMetric):
             self._num_images += 1
             self.results.append(row)
 
-    def _unpack(self, sample: dict) -> Tuple[torch.Tensor, torch.Tensor, Optional[list]]:
+    def _submission_fid(self, img_path: Optional[str]) -> str:
+        """The official frame id of ``img_path``; two different images with one id would overwrite each other."""
+        fid = submission_fid(img_path)
+        seen = self._submission_fids.setdefault(fid, str(img_path))
+        if seen != str(img_path):
+            raise ValueError(f'AnomalyMetric: {img_path} and {seen} both map to the submission file name {fid}.hdf5 '
+                             f'in {self.submission_dir}; the official format names files by frame id only. Use a '
+                             'submission_dir per split / folder')
+        return fid
+
+    def _save_submission(self, name: str, fid: str, score: torch.Tensor) -> None:
+        """Write ``{submission_dir}/{name}/{fid}.hdf5``; warn once per scorer about float16 precision loss."""
+        score_map = score.detach().float().cpu().numpy()
+        if name not in self._float16_warned:
+            why = float16_loss(score_map)
+            if why is not None:
+                self._float16_warned.add(name)
+                print_log(
+                    f'AnomalyMetric: scorer {name}: the submission format stores maps as float16 and {fid}\'s map '
+                    f'loses precision: {why}. Submit a rescaled score (e.g. a normalised or probability-like '
+                    'map) for the official evaluation; this warning is shown once per scorer',
+                    logger='current',
+                    level=logging.WARNING)
+        write_submission_map(self.submission_dir, name, fid, score_map)
+
+    def _unpack(self, sample: dict) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[list]]:
+        """``(logits (C, H, W), labels (H, W) or None without ground truth, feats)`` of a data sample."""
         where = sample.get('img_path', 'a data sample')
         if 'seg_logits' not in sample:
             raise KeyError(f'AnomalyMetric: {where} has no `seg_logits`; the model must output per-pixel logits '
                            '(mmseg segmentors add them to the predicted data samples)')
-        if 'gt_anomaly_map' not in sample:
-            raise KeyError(f'AnomalyMetric: {where} has no `gt_anomaly_map`; the test dataset / pipeline must load '
-                           'and pack it (e.g. LoadStreetHazardsAnnotations before PackAnomalySegInputs, which put '
-                           '`gt_anomaly_map` (1 = anomaly, 0 = normal, 255 = ignore) into the data sample)')
         logits = _data(sample['seg_logits'])
-        labels = _data(sample['gt_anomaly_map'])
         if logits.dim() != 3:
             raise ValueError(f'AnomalyMetric: seg_logits of {where} must be (C, H, W), got {tuple(logits.shape)}')
-        labels = labels.reshape(labels.shape[-2:]) if labels.dim() == 3 and labels.shape[0] == 1 else labels
-        if tuple(labels.shape) != tuple(logits.shape[-2:]):
-            raise ValueError(f'AnomalyMetric: gt_anomaly_map of {where} has shape {tuple(labels.shape)} but the '
-                             f'logits are {tuple(logits.shape)}; logits must be at ground-truth resolution')
+        labels = None
+        if sample.get('gt_anomaly_map') is not None:
+            labels = _data(sample['gt_anomaly_map'])
+            labels = labels.reshape(labels.shape[-2:]) if labels.dim() == 3 and labels.shape[0] == 1 else labels
+            if tuple(labels.shape) != tuple(logits.shape[-2:]):
+                raise ValueError(f'AnomalyMetric: gt_anomaly_map of {where} has shape {tuple(labels.shape)} but the '
+                                 f'logits are {tuple(logits.shape)}; logits must be at ground-truth resolution')
         feats = sample.get('backbone_feats')
         if feats is not None:
             feats = [None if f is None else f[None] for f in feats]
@@ -292,10 +406,13 @@ class AnomalyMetric(BaseMetric):
         extra = n - genuine
         if extra <= 0:
             return
+        has_gt = bool(self.results) and self.results[-1].get('has_gt', True)
         for name in self.scorer_names:
             if self._last_image[name] is not None:
                 self._hists[name].add(self._last_image[name], sign=-1)
                 self._last_image[name] = None
+            if has_gt and name in self._components:
+                self._components[name].drop_last()
         if extra > 1:
             print_log(
                 f'AnomalyMetric: rank {rank} processed {n} samples but the dataset size ({size}) leaves '
@@ -327,12 +444,40 @@ class AnomalyMetric(BaseMetric):
             hist.set_blocks(block_ids, flat[start:start + num].numpy().reshape(2, -1, hist.block_size))
             start += num
 
+    def _reduce_components(self) -> Dict[str, dict]:
+        """Component statistics of every scorer at its final pooled threshold, summed over ranks.
+
+        Called on every rank after :meth:`_all_reduce_histograms` (all ranks then hold the global histogram and
+        agree on the threshold). Each rank evaluates its own images; the results are gathered and combined: the
+        statistics summed, ``mode`` ``'grid'`` if any rank used its grid, and the ``threshold`` /
+        ``threshold_gap`` of the rank whose gap is largest.
+        """
+        local = {n: acc.result(self._hists[n]) for n, acc in self._components.items()}
+        if get_world_size() == 1:
+            return local
+        gathered = all_gather_object(local)
+        out = {}
+        for name in local:
+            ranks = [g[name] for g in gathered]
+            worst = max(ranks, key=lambda r: abs(r['threshold_gap']) if math.isfinite(r['threshold_gap']) else -1.0)
+            res = dict(worst)
+            res.update(
+                stats=np.sum([r['stats'] for r in ranks], axis=0),
+                num_images=sum(r['num_images'] for r in ranks),
+                mode='grid' if any(r['mode'] == 'grid' for r in ranks) else 'exact',
+                grid_outside=any(r['grid_outside'] for r in ranks))
+            out[name] = res
+        return out
+
     def evaluate(self, size: int) -> dict:
         """Sum the pooled histograms over ranks, then mmengine's ``evaluate`` (collect the per-image rows, compute
-        on the main process, broadcast); the histograms are emptied afterwards."""
-        if 'pooled' in self.protocols:
+        on the main process, broadcast); the histograms are emptied afterwards. With the component protocol, its
+        statistics are computed on every rank and summed before (see :meth:`_reduce_components`)."""
+        if self.needs_histograms:
             self._drop_padding(size)
             self._all_reduce_histograms()
+        if 'component' in self.protocols:
+            self._component_results = self._reduce_components()
         metrics = super().evaluate(size)
         self.reset_histograms()
         return metrics
@@ -342,12 +487,23 @@ class AnomalyMetric(BaseMetric):
         """Metrics from the pooled histograms and the per-image ``results`` rows.
 
         Returns:
-            ``{f'{protocol}/{scorer}/{metric}': value}``; AUROC, AUPR, FPR95, F1 in percent.
+            ``{f'{protocol}/{scorer}/{metric}': value}``; AUROC, AUPR, FPR95, F1 in percent; component protocol:
+            ``component/{scorer}/{sIoU|PPV|F1_mean|F1_25|F1_50|F1_75}`` in percent and ``.../threshold``.
         """
         logger: MMLogger = MMLogger.get_current_instance()
         summary: Dict[str, Dict[str, Dict[str, Any]]] = OrderedDict()
         curves = OrderedDict()
+        num_all = len(results)
+        results = [r for r in results if r.get('has_gt', True)]
         num_images = len(results)
+        if num_images < num_all:
+            print_log(
+                f'AnomalyMetric: {num_all - num_images} of {num_all} images have no gt_anomaly_map (e.g. a hidden '
+                'test split); they were scored' +
+                (f' and saved to {self.submission_dir}' if self.submission_dir else '') +
+                ' but are left out of every metric',
+                logger,
+                level=logging.WARNING if num_images == 0 else logging.INFO)
         if 'pooled' in self.protocols:
             summary['pooled'] = OrderedDict()
             for name in self.scorer_names:
@@ -409,18 +565,77 @@ class AnomalyMetric(BaseMetric):
                 entry.update({f'{k}_tie_bound': v for k, v in bounds.items()})
                 summary['per_image'][name] = entry
 
+        if 'component' in self.protocols:
+            summary['component'] = self._component_summary(num_images, logger)
+
         metrics = OrderedDict()
         for protocol, per_scorer in summary.items():
+            fields = COMPONENT_FIELDS if protocol == 'component' else ROW_FIELDS
             for name, entry in per_scorer.items():
-                for key in ROW_FIELDS:
+                for key in fields:
                     metrics[f'{protocol}/{name}/{key}'] = entry[key]
-            self._print_table(protocol, per_scorer, logger)
+            if protocol == 'component':
+                self._print_component_table(per_scorer, logger)
+            else:
+                self._print_table(protocol, per_scorer, logger)
 
         out_dir = self.resolve_output_dir()
         if out_dir is not None:
             write_anomaly_results(out_dir, summary, results, curves, self.per_image_exact, self.recall_level,
                                   self.save_figures, logger)
         return metrics
+
+    def _component_summary(self, num_images: int, logger) -> Dict[str, Dict[str, Any]]:
+        """The component protocol's summary entry of every scorer (from ``evaluate``'s reduced statistics, or
+        computed here when ``compute_metrics`` is called directly)."""
+        reduced = self._component_results
+        if reduced is None:
+            reduced = {n: acc.result(self._hists[n]) for n, acc in self._components.items()}
+        out = OrderedDict()
+        for name in self.scorer_names:
+            res = reduced[name]
+            entry = OrderedDict(aggregate_component_stats(res['stats']))
+            entry.update(
+                threshold=res['threshold'],
+                F1_threshold=res['F1_threshold'],
+                mode=res['mode'],
+                exact=res['mode'] == 'exact',
+                threshold_gap=res['threshold_gap'],
+                grid_outside=res['grid_outside'],
+                track=self.component_track,
+                min_pred_size=self.component_sizes[0],
+                min_gt_size=self.component_sizes[1],
+                num_images=num_images)
+            if not math.isfinite(res['F1_threshold']):
+                print_log(
+                    f'AnomalyMetric: component protocol, scorer {name}: no anomalous pixel was evaluated, so there '
+                    'is no pooled best-F1 threshold; component metrics are NaN',
+                    logger,
+                    level=logging.WARNING)
+            elif res['mode'] == 'grid':
+                print_log(
+                    f'AnomalyMetric: component protocol, scorer {name}: the compressed maps exceeded '
+                    f'component_cache_bytes ({self.component_cache_bytes} shared by {len(self.scorers)} scorers); '
+                    f'components were computed at the grid threshold {res["threshold"]:.6g}, which flags '
+                    f'{100 * res["threshold_gap"]:+.2f}% pooled pixels relative to the exact best-F1 threshold '
+                    f'{res["F1_threshold"]:.6g}',
+                    logger,
+                    level=logging.WARNING if abs(res['threshold_gap']) > 0.05 else logging.INFO)
+            out[name] = entry
+        return out
+
+    def _print_component_table(self, per_scorer: dict, logger) -> None:
+        table = PrettyTable()
+        table.field_names = ['Scorer', 'sIoU', 'PPV', 'mean F1', 'F1@0.25', 'F1@0.5', 'F1@0.75', 'thr', 'mode']
+        for name, e in per_scorer.items():
+            mode = e['mode'] if e['mode'] == 'exact' else f'grid ({100 * e["threshold_gap"]:+.1f}% px)'
+            table.add_row([name] + [_fmt(e[k]) for k in COMPONENT_METRIC_NAMES] + [f'{e["threshold"]:.5g}', mode])
+        pred, gt = self.component_sizes
+        print_log(
+            f'anomaly results, component protocol (SegmentMeIfYouCan {self.component_track} track: predicted '
+            f'components < {pred} px dropped, ground-truth components < {gt} px void; at the pooled best-F1 '
+            'threshold, score >= thr; %):', logger)
+        print_log('\n' + table.get_string(), logger=logger)
 
     def _warn_pooled(self, name: str, res: dict, bounds: Dict[str, float]) -> None:
         if res['num_pos'] == 0 or res['num_neg'] == 0:

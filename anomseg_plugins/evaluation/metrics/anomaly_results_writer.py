@@ -1,11 +1,14 @@
-"""The result files of ``AnomalyMetric``: what it computed, as JSON, CSV and the pooled ROC / PR figures.
+"""The result files of ``AnomalyMetric``: what it computed, as JSON, CSV and the pooled ROC / PR figures, and the
+SegmentMeIfYouCan submission files of its score maps.
 
 ``AnomalyMetric.compute_metrics`` hands its summary, per-image rows and pooled curves to
-:func:`write_anomaly_results` (one call); nothing here computes a metric.
+:func:`write_anomaly_results` (one call); ``AnomalyMetric.process`` hands every score map to
+:func:`write_submission_map` when it has a ``submission_dir``. Nothing here computes a metric.
 """
 import csv
 import json
 import math
+import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -18,6 +21,10 @@ from ..functional import BOUND_NAMES, METRIC_NAMES, thin_curve
 #: Columns of ``anomaly_metrics.csv`` (one row per protocol and scorer).
 SUMMARY_COLUMNS = ('protocol', 'scorer', 'FPR95', 'AUROC', 'AUPR', 'F1', 'F1_threshold', 'num_images', 'num_pixels',
                    'num_anomaly_pixels', 'FPR95_rule', 'exact', 'FPR95_tie_bound', 'AUROC_tie_bound', 'AUPR_tie_bound')
+
+#: Extra columns of ``anomaly_metrics.csv`` when the component protocol ran (empty on the other protocols' rows).
+COMPONENT_COLUMNS = ('sIoU', 'PPV', 'F1_mean', 'F1_25', 'F1_50', 'F1_75', 'threshold', 'mode', 'threshold_gap', 'track',
+                     'min_pred_size', 'min_gt_size', 'num_gt_components', 'num_pred_components', 'sIoU_pred')
 
 #: Pooled curves of each scorer: ``(ScoreHistogram.curves(), its metrics as fractions)``.
 Curves = Dict[str, Tuple[Dict[str, np.ndarray], dict]]
@@ -53,7 +60,8 @@ def write_anomaly_results(out_dir: str,
     """Write the metric's results into ``out_dir`` and log the file names; returns them.
 
     - ``anomaly_metrics.json``: ``summary`` (``{protocol: {scorer: {metric: value, ...}}}``; NaN as ``null``);
-    - ``anomaly_metrics.csv``: its ``SUMMARY_COLUMNS``, one row per protocol and scorer;
+    - ``anomaly_metrics.csv``: its ``SUMMARY_COLUMNS`` (and ``COMPONENT_COLUMNS`` when ``summary`` has the
+      ``component`` protocol), one row per protocol and scorer;
     - ``anomaly_per_image.csv`` (with the per-image protocol): one row per image (``results``) and scorer,
       metrics in percent (``_%`` headers), the raw F1 threshold, and the tie bounds unless ``per_image_exact``;
     - ``roc_curves.png`` / ``pr_curves.png`` (``save_figures`` and pooled ``curves``): :func:`plot_curves`.
@@ -62,7 +70,8 @@ def write_anomaly_results(out_dir: str,
     with open(osp.join(out_dir, 'anomaly_metrics.json'), 'w') as f:
         json.dump(json_safe(summary), f, indent=2)
     with open(osp.join(out_dir, 'anomaly_metrics.csv'), 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(SUMMARY_COLUMNS), extrasaction='ignore')
+        columns = list(SUMMARY_COLUMNS) + (list(COMPONENT_COLUMNS) if 'component' in summary else [])
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction='ignore')
         writer.writeheader()
         for protocol, per_scorer in summary.items():
             for name, entry in per_scorer.items():
@@ -160,3 +169,77 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
+
+
+# ---------------------------------------------------------------------------------------------- submission
+#: File name suffix of Cityscapes-style images that the official frame ids (``fid``) do not carry.
+_FID_SUFFIX = '_leftImg8bit'
+#: float16 spacing relative to the map's value range above which saving loses precision worth a warning.
+FLOAT16_WARN_STEP = 1e-3
+
+
+def submission_fid(img_path: str) -> str:
+    """The official frame id of an image: its file name without extension and without a trailing
+    ``_leftImg8bit`` (``.../04_Maurener_Weg_8_000000_000030_leftImg8bit.png`` ->
+    ``04_Maurener_Weg_8_000000_000030``)."""
+    if not img_path:
+        raise ValueError('AnomalyMetric(submission_dir=...): a data sample has no `img_path`; the submission files '
+                         'are named after it (keep `img_path` in the meta keys of the packing transform)')
+    fid = osp.splitext(osp.basename(str(img_path)))[0]
+    return fid[:-len(_FID_SUFFIX)] if fid.endswith(_FID_SUFFIX) else fid
+
+
+def require_h5py():
+    """The ``h5py`` module, or an ImportError saying how to install it."""
+    try:
+        import h5py
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError('AnomalyMetric(submission_dir=...) writes the SegmentMeIfYouCan submission files (HDF5) '
+                          'and needs h5py: pip install h5py') from e
+    return h5py
+
+
+def submission_path(submission_dir: str, scorer: str, fid: str) -> str:
+    """``{submission_dir}/{scorer}/{fid}.hdf5`` (the official ``anomaly_p/{method}/{dataset}/{fid}.hdf5`` below
+    a method's folder)."""
+    return osp.join(submission_dir, scorer, f'{fid}.hdf5')
+
+
+def write_submission_map(submission_dir: str, scorer: str, fid: str, score_map: np.ndarray) -> str:
+    """Save one anomaly map in the official submission format and return the file's path.
+
+    As road-anomaly-benchmark's ``Evaluation.save_output`` / ``ChannelLoaderHDF5``: an HDF5 file holding one
+    dataset ``value``, the ``(H, W)`` map as float16 (higher = more anomalous). Compressed with gzip level 4 (the
+    official writer uses level 9; readers do not see the difference, level 4 is several times faster).
+    """
+    h5py = require_h5py()
+    path = submission_path(submission_dir, scorer, fid)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with h5py.File(path, 'w') as f:
+        f.create_dataset('value', data=np.asarray(score_map).astype(np.float16), compression='gzip', compression_opts=4)
+    return path
+
+
+def float16_loss(score_map: np.ndarray) -> Optional[str]:
+    """Why saving ``score_map`` as float16 loses precision, or ``None``.
+
+    float16 keeps 11 significant bits: at the map's largest magnitude its step is ~1e-3 of that magnitude. The
+    loss matters relative to the map's *range*: an energy of -300 +- 20 is stored in steps of 0.25, 6e-3 of the
+    range, merging scores the ranking separated. Values beyond +-65504 become infinite.
+    """
+    values = np.asarray(score_map, np.float64)
+    if values.size == 0:
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return 'the map holds NaN or infinite values'
+    big = max(abs(lo), abs(hi))
+    if big > float(np.finfo(np.float16).max):
+        return f'its values reach {big:.4g}, beyond the float16 maximum 65504 (stored as infinite)'
+    if hi == lo:
+        return None
+    step = float(np.spacing(np.float16(big)))
+    if step > FLOAT16_WARN_STEP * (hi - lo):
+        return (f'its values span [{lo:.4g}, {hi:.4g}]; float16 steps of {step:.3g} there are '
+                f'{step / (hi - lo):.1e} of the range (> {FLOAT16_WARN_STEP:g}), so close scores merge')
+    return None
