@@ -4,6 +4,9 @@
 #   make test-slow run only the slow tests (trainings, tools end to end, 2-process runs)
 #   make demo      generate data, train the demo model, test it with every scorer, write the report
 #   make demo-oe   fine-tune the demo model with outlier exposure (after make demo) and compare it with the base
+#   make demo-road-anomaly  generate Cityscapes-layout training data and the four road-anomaly test sets (SMIYC
+#                  RoadAnomaly21 / RoadObstacle21, LostAndFound, Fishyscapes L&F), train a Cityscapes demo model,
+#                  test it on all four sets in one tools/test.py call, compare (tens of minutes on 2 cores)
 #   make bench     run the benchmarks in benchmarks/
 #   make lint      flake8, isort --check, yapf --diff over the tracked Python files (setup.cfg holds the style)
 #   make mutation  mutation testing of evaluation/, scorers/, datasets/transforms/ (hours; not part of make test)
@@ -18,10 +21,15 @@ DEMO_WORK_DIR ?= work_dirs/demo
 OE_CONFIG ?= configs/outlier_exposure/deeplab_r18_tiny_demo_oe.py
 OE_ANOMALY_CONFIG ?= configs/outlier_exposure/deeplab_r18_tiny_demo_oe_anomaly.py
 OE_WORK_DIR ?= work_dirs/demo_oe
+ROAD_DATA ?= data/road_anomaly_demo
+ROAD_CONFIG ?= configs/cityscapes_demo/deeplab_r18_tiny_cityscapes_demo.py
+ROAD_TEST_CONFIG ?= configs/cityscapes_demo/deeplab_r18_tiny_cityscapes_demo_road_anomaly.py
+ROAD_WORK_DIR ?= work_dirs/cityscapes_demo
 PYTEST_ARGS ?=
 
-.PHONY: install test test-slow demo demo-data demo-oe bench lint mutation clean-demo
+.PHONY: install test test-slow demo demo-data demo-oe demo-road-anomaly bench lint mutation clean-demo
 MUTATION_FOLDERS ?=
+MUTATION_SAMPLE ?=
 
 install: $(STAMP)
 
@@ -46,6 +54,14 @@ demo-oe: $(STAMP)
 	@test -f $(DEMO_WORK_DIR)/last_checkpoint || $(MAKE) demo
 	bash tools/demo_oe.sh $(PY) $(DEMO_WORK_DIR) $(OE_CONFIG) $(OE_ANOMALY_CONFIG) $(OE_WORK_DIR)
 
+demo-road-anomaly: $(STAMP)
+	@if [ -d $(ROAD_DATA)/dataset_FishyLAF ]; then echo "using existing $(ROAD_DATA)"; \
+	else $(PY) tools/dataset/generate_road_anomaly_sets.py --out $(ROAD_DATA); fi
+	@test -f $(ROAD_WORK_DIR)/last_checkpoint || $(PY) tools/train.py $(ROAD_CONFIG) --work-dir $(ROAD_WORK_DIR)
+	$(PY) tools/test.py $(ROAD_TEST_CONFIG) $$(cat $(ROAD_WORK_DIR)/last_checkpoint) --work-dir $(ROAD_WORK_DIR)/road_anomaly
+	$(PY) tools/analysis/compare.py $(ROAD_WORK_DIR)/road_anomaly --sort-by component/sIoU --out $(ROAD_WORK_DIR)/compare
+	@echo "table: $(ROAD_WORK_DIR)/compare/comparison.md"
+
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do \
 	  if [ $$b = benchmarks/bench_outlier_exposure.py ] && [ ! -f $(DEMO_WORK_DIR)/last_checkpoint ]; then \
@@ -61,7 +77,7 @@ lint: $(STAMP)
 	@echo "lint: flake8, isort and yapf clean"
 
 mutation: $(STAMP)
-	PY=$(PY) bash tools/mutation/run_mutation.sh $(MUTATION_FOLDERS)
+	PY=$(PY) MUTATION_SAMPLE=$(MUTATION_SAMPLE) bash tools/mutation/run_mutation.sh $(MUTATION_FOLDERS)
 
 clean-demo:
-	rm -rf $(DEMO_WORK_DIR) $(OE_WORK_DIR) $(DEMO_DATA)
+	rm -rf $(DEMO_WORK_DIR) $(OE_WORK_DIR) $(DEMO_DATA) $(ROAD_WORK_DIR) $(ROAD_DATA)

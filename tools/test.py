@@ -5,22 +5,34 @@ Same arguments and behaviour as mmseg's ``tools/test.py``. Additionally writes e
 evaluators returned (mIoU and, with an anomaly config, the anomaly tables) to
 ``<work_dir>/test_results.json`` so ``tools/analysis/compare.py`` can put runs side by side.
 
+Several test sets in one run (``test_cfg = dict(type='AnomalyTestLoop', primary_set=..., test_sets=...)``,
+:mod:`anomseg_plugins.engine.test_sets`): the sets' dataloaders and evaluators are checked like the config's own
+before anything is built (problems named by their key, e.g. ``test_cfg.test_sets.lost_and_found.dataloader...``);
+``--tta`` gives every set its own ``tta_pipeline`` (else the config's), ``--out DIR`` gives every set ``DIR/<set>``;
+``test_results.json`` holds the flat metrics (``<set>/<metric>``) and ``"test_sets": {set: {metric: value}}``, and
+one summary table per set is logged.
+
 Unlike mmseg's tool, a checkpoint that does not fit the model exactly (missing, unexpected or differently
 shaped weights, e.g. a head trained for another number of classes) is refused before anything is evaluated,
 with exit status 1 and the file, keys and shapes named (:mod:`anomseg_plugins.utils.checkpoint_fit`).
 """
 import argparse
+import copy
 import json
 import os
 import os.path as osp
+import re
 import sys
+from typing import List
 
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from anomseg_plugins.engine.test_sets import TestSetConfigError, TestSetSpec, config_test_sets, split_set_metrics
 from anomseg_plugins.utils import CheckpointMismatchError, check_checkpoint_fits, load_tool_config
+from anomseg_plugins.utils.config_checks import ConfigError, check_config
 from anomseg_plugins.utils.preflight import prepare_tool_run
 
 
@@ -81,6 +93,8 @@ def use_tta(cfg, config_path: str):
     """``--tta``: wrap ``cfg.model`` in ``cfg.tta_model`` and give the test data the ``tta_pipeline``, as mmseg's
     ``tools/test.py`` does, and also the fit data of ``AnomalyTestLoop`` (``test_cfg.fit_dataloader``, else
     ``val_dataloader``), so that fitted scorer statistics come from the same augmented model as the test.
+    With several test sets every set gets its own ``tta_pipeline`` (``test_cfg.primary_set.tta_pipeline``,
+    ``test_cfg.test_sets.<name>.tta_pipeline``), else the config's.
 
     Raises:
         SystemExit: the config lacks ``tta_model`` or ``tta_pipeline`` (mmseg's tool fails with a bare
@@ -102,16 +116,75 @@ def use_tta(cfg, config_path: str):
                  "tta_model = dict(type='LogitSegTTAModel') (it averages the logits).")
     cfg.tta_model.module = cfg.model
     cfg.model = cfg.tta_model
-    loaders = [cfg.test_dataloader]
+    sets = config_test_sets(cfg) if anomaly_loop else []
+    loaders = [(cfg.test_dataloader, sets[0].tta_pipeline if sets else None)]
+    for spec in sets[1:]:
+        loaders.append((spec.entry['dataloader'], spec.tta_pipeline))
+        if spec.tta_pipeline is None:
+            print(
+                f'tools/test.py --tta: test set {spec.name!r} has no {spec.key}.tta_pipeline; it gets the config\'s '
+                'tta_pipeline',
+                flush=True)
     fit_loader = (test_cfg.get('fit_dataloader') or cfg.get('val_dataloader')) if anomaly_loop else None
     if fit_loader:
-        loaders.append(fit_loader)
-    for loader in loaders:
+        loaders.append((fit_loader, None))
+    for loader, pipeline in loaders:
         dataset = loader.dataset
         while 'pipeline' not in dataset and isinstance(dataset.get('dataset'), dict):  # RepeatDataset & co.
             dataset = dataset.dataset
-        dataset.pipeline = cfg.tta_pipeline
+        dataset.pipeline = copy.deepcopy(pipeline if pipeline is not None else cfg.tta_pipeline)
     return cfg
+
+
+def test_set_problems(cfg, sets: List[TestSetSpec]) -> List[str]:
+    """The pre-flight checks of ``check_config`` for the dataloader and evaluator of every test set but the primary
+    (which ``prepare_tool_run`` checks with the rest of the config), each problem named by the set's keys
+    (``test_cfg.test_sets.<name>.dataloader...``). The heads' ``num_classes`` is checked against the set's dataset
+    only where the set evaluates mIoU (an ``IoUMetric``): the anomaly sets have no class labels."""
+    if cfg.get('skip_config_checks', False):
+        return []
+    problems: List[str] = []
+    for spec in sets[1:]:
+        evaluator = spec.evaluator if spec.evaluator is not None else cfg.test_evaluator
+        metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
+        with_iou = any(isinstance(m, dict) and str(m.get('type', '')).endswith('IoUMetric') for m in metrics)
+        sub = Config(
+            dict(
+                default_scope=cfg.get('default_scope', 'mmseg'),
+                model=cfg.get('model') if with_iou else None,
+                test_dataloader=spec.dataloader,
+                test_evaluator=evaluator,
+                test_cfg=dict(type='AnomalyTestLoop', fit_dataloader=dict(num_workers=1)),  # fit data: checked already
+                work_dir=cfg.get('work_dir')))
+        try:
+            check_config(sub, mode='test')
+        except ConfigError as exc:
+            for problem in exc.problems:
+                problem = re.sub(r'\btest_dataloader\b', spec.dataloader_key(), problem)
+                problem = re.sub(r'\btest_evaluator\b', spec.evaluator_key(), problem)
+                if spec.key in problem and problem not in problems:  # the rest is the primary's, reported already
+                    problems.append(problem)
+    return problems
+
+
+def per_set_output_dirs(cfg, sets: List[TestSetSpec], out: str) -> None:
+    """``--out DIR``: each set's metrics write to ``DIR/<set name>`` (IoUMetric keeps its results there)."""
+    for spec in sets:
+        if spec.is_primary:
+            evaluator = cfg.test_evaluator
+        else:
+            if spec.entry.get('evaluator') is None:  # the set's copy of test_evaluator, made here to set its folder
+                spec.entry['evaluator'] = copy.deepcopy(cfg.test_evaluator)
+            evaluator = spec.entry['evaluator']
+        set_output_dir(evaluator, osp.join(out, spec.name))
+
+
+def set_output_dir(evaluator, out: str) -> None:
+    """``output_dir`` of every metric of an evaluator config (``keep_results`` for mmseg's IoUMetric)."""
+    for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
+        metric['output_dir'] = out
+        if metric.get('type') == 'IoUMetric':
+            metric['keep_results'] = True
 
 
 def main() -> None:
@@ -119,18 +192,25 @@ def main() -> None:
     cfg = load_tool_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if not osp.isfile(args.checkpoint):
         sys.exit(f'tools/test.py: checkpoint {args.checkpoint!r} does not exist.')
+    try:
+        sets = config_test_sets(cfg)
+    except TestSetConfigError as exc:
+        sys.exit(f'tools/test.py: {exc}')
     prepare_tool_run(cfg, 'test', tool='tools/test.py')
+    problems = test_set_problems(cfg, sets)
+    if problems:
+        sys.exit(f'tools/test.py: {len(problems)} problem(s) in the test sets of config {args.config}:\n' +
+                 '\n'.join(f'- {p}' for p in problems))
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
         cfg = use_tta(cfg, args.config)
     if args.out is not None:
-        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
-        for evaluator in evaluators:
-            evaluator['output_dir'] = args.out
-            if evaluator.get('type') == 'IoUMetric':
-                evaluator['keep_results'] = True
+        if sets:
+            per_set_output_dirs(cfg, sets, args.out)
+        else:
+            set_output_dir(cfg.test_evaluator, args.out)
 
     runner = Runner.from_cfg(cfg)
     try:  # mmengine loads `load_from` leniently: refuse a checkpoint that does not fit before evaluating anything
@@ -139,10 +219,22 @@ def main() -> None:
         sys.exit(f'tools/test.py: {exc}')
     metrics = runner.test()
     if is_main_process():
+        results = dict(config=args.config, checkpoint=args.checkpoint, metrics=_jsonable(metrics))
+        names = list(getattr(runner.test_loop, 'set_names', None) or [])
+        if names:
+            results['test_sets'] = split_set_metrics(results['metrics'], names)
+            log_set_summaries(runner.logger, results['test_sets'])
         out = osp.join(cfg.work_dir, 'test_results.json')
         with open(out, 'w') as f:
-            json.dump(dict(config=args.config, checkpoint=args.checkpoint, metrics=_jsonable(metrics)), f, indent=2)
+            json.dump(results, f, indent=2)
         runner.logger.info(f'metrics written to {out}')
+
+
+def log_set_summaries(logger, per_set: dict) -> None:
+    """One summary per test set: its closed-set metrics and a scorers x metrics table (``comparison.set_summary``)."""
+    from anomseg_plugins.tooling.comparison import set_summary
+    for number, (name, metrics) in enumerate(per_set.items(), 1):
+        logger.info(f'[{number}/{len(per_set)}] ' + set_summary(name, metrics))
 
 
 def _jsonable(metrics: dict) -> dict:

@@ -1,8 +1,12 @@
-"""Test loop that feeds anomaly scorers from the test forward pass and fits them beforehand."""
+"""Test loop that feeds anomaly scorers from the test forward pass and fits them beforehand; one or several test
+sets."""
+import copy
 import os.path as osp
 import sys
 import time
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.dist import is_main_process
@@ -21,6 +25,20 @@ from anomseg_plugins.scorers.base_scorer import BaseAnomalyScorer
 from .feature_capture import BackboneFeatureCapture, feature_stages, find_tta_model, unwrap_model
 from .scorer_lookup import metric_scorers
 from .scorer_stats import STATS_FILE, load_matching_stats, save_stats, stats_key
+from .test_sets import TestSetSpec, parse_test_sets, set_metric_key
+
+
+@dataclass
+class TestSet:
+    """One built test set of :class:`AnomalyTestLoop`: its name, dataloader and evaluator, and where the config
+    gives it (``key``, for messages)."""
+
+    __test__ = False  # not a pytest test class despite the name
+
+    name: str
+    key: str
+    dataloader: DataLoader
+    evaluator: Evaluator
 
 
 @LOOPS.register_module()
@@ -54,6 +72,26 @@ class AnomalyTestLoop(TestLoop):
     before the ``before_test`` / ``before_test_epoch`` hooks; the test iterations (:meth:`run_iter`) are mmengine's
     with the features attached. Without scorers the loop is mmengine's ``TestLoop``.
 
+    **Several test sets** (``primary_set`` and ``test_sets``; config form in :mod:`~anomseg_plugins.engine.test_sets`):
+    the runner's ``test_dataloader`` / ``test_evaluator`` are the primary set (mmengine's ``Runner`` requires them),
+    named by ``primary_set``; every set of ``test_sets`` brings its own dataloader and evaluator (default: a copy of
+    the ``test_evaluator`` config). The scorers are fitted once, before the first set, and every set runs the same
+    model with the same fitted statistics: a scorer that needs fitting and appears in several sets' metrics under
+    one name (the stats file keys the statistics by name) must have the same settings (``fit_signature()``) in all
+    of them, and becomes one object shared by those metrics; different settings under one name are an error. Each
+    set's scorers are ``reset()`` before the set (HEAT's running statistics start afresh, as in a single-set run), so
+    every set's metrics equal those of a single-set run on it. The sets run in order inside one test epoch:
+    ``before_test`` / ``before_test_epoch`` once, each set's iterations (``batch_idx`` counting from 0 per set;
+    while a set runs, ``self.dataloader`` / ``self.evaluator``, hence ``runner.test_dataloader``, are that set's),
+    its evaluation, then ``after_test_epoch`` once with every set's metrics, keyed ``<set name>/<metric>``
+    (``road_anomaly21/anomaly/pooled/MaxLogit/AUPR``, ``street_hazards/mIoU``); :attr:`set_metrics` keeps them per
+    set. An ``AnomalyMetric`` without ``output_dir`` writes its files to ``<log_dir>/anomaly/<set name>/``.
+
+    Why ``test_sets`` extends this loop instead of a loop type of its own: the fitting, the feature capture and the
+    stats file are the same code path for one set or several, and what keys on the loop type (the pre-flight check
+    that scorers needing fitting run under ``AnomalyTestLoop``, ``tools/test.py --tta`` refusing mmseg's
+    ``SegTTAModel``) holds for both; a single-set config is this loop without the two arguments, unchanged.
+
     Works with any mmseg segmentor that has a ``backbone`` (``EncoderDecoder``,
     ``CascadeEncoderDecoder``; DDP / TTA wrappers are unwrapped via ``.module``). Scorers that need
     features require one backbone call per batch, or under test-time augmentation (``LogitSegTTAModel``,
@@ -72,6 +110,12 @@ class AnomalyTestLoop(TestLoop):
         stats_file: file name (in ``work_dir``) or path of the fitted statistics; ``None`` = never
             save or load them.
         max_fit_passes: passes over the fit data before giving up on a scorer that stays unfitted.
+        primary_set: name of the set of ``dataloader`` / ``evaluator`` (str), or ``dict(name=..., tta_pipeline=...)``
+            (the pipeline ``tools/test.py --tta`` gives it); required with ``test_sets``. Given alone, the single set's
+            metrics are reported under its name too.
+        test_sets: more test sets: ``{name: dict(dataloader=..., evaluator=..., tta_pipeline=...)}`` or
+            ``[dict(name=..., dataloader=..., ...)]`` (dataloader and evaluator as configs or objects; evaluator
+            default: a copy of the ``evaluator`` config; ``tta_pipeline`` is read by ``tools/test.py --tta``).
     """
 
     def __init__(self,
@@ -81,14 +125,28 @@ class AnomalyTestLoop(TestLoop):
                  fp16: bool = False,
                  fit_dataloader: Optional[Union[DataLoader, Dict]] = None,
                  stats_file: Optional[str] = STATS_FILE,
-                 max_fit_passes: int = 3) -> None:
+                 max_fit_passes: int = 3,
+                 primary_set: Union[None, str, Mapping] = None,
+                 test_sets: Union[None, Mapping, Sequence[Mapping]] = None) -> None:
+        specs = parse_test_sets(primary_set, test_sets)  # a config mistake is reported before anything is built
+        evaluator_cfg = copy.deepcopy(evaluator) if isinstance(evaluator, (dict, list)) else None
         super().__init__(runner, dataloader, evaluator, fp16)
         self._fit_dataloader = fit_dataloader
         self._fit_loader: Optional[DataLoader] = None
         self._fit_loader_origin = 'test_cfg.fit_dataloader' if fit_dataloader is not None else 'val_dataloader'
         self.stats_file = stats_file
         self.max_fit_passes = int(max_fit_passes)
-        self.scorers = metric_scorers(self.evaluator)
+        #: The test sets, primary first; ``[]`` for a single-set run (no ``primary_set``).
+        self.test_sets: List[TestSet] = self._build_test_sets(specs, evaluator_cfg)
+        #: The metrics of the last run per set, ``{set name: {metric: value}}`` (without the set prefix).
+        self.set_metrics: 'OrderedDict[str, dict]' = OrderedDict()
+        if self.test_sets:
+            self._share_fitted_scorers()
+            self.scorers = []
+            for test_set in self.test_sets:
+                self.scorers += [s for s in metric_scorers(test_set.evaluator) if not any(s is t for t in self.scorers)]
+        else:
+            self.scorers = metric_scorers(self.evaluator)
         self.feature_stages = feature_stages(self.scorers)
         self.capture = BackboneFeatureCapture.for_model(self.runner.model, self.scorers, 'AnomalyTestLoop')
         if not self.scorers:
@@ -96,6 +154,106 @@ class AnomalyTestLoop(TestLoop):
                 'AnomalyTestLoop: no test metric has anomaly scorers (e.g. AnomalyMetric); running as a '
                 'plain TestLoop',
                 logger='current')
+
+    # ----- test sets -----
+    @property
+    def set_names(self) -> List[str]:
+        """Names of the test sets in test order (``[]`` for a single-set run)."""
+        return [s.name for s in self.test_sets]
+
+    def _build_test_sets(self, specs: List[TestSetSpec], evaluator_cfg: Any) -> List[TestSet]:
+        """Build the dataloader and evaluator of every set but the primary (the runner's); point each set's
+        ``AnomalyMetric`` without ``output_dir`` to ``<log_dir>/anomaly/<set name>``."""
+        if not specs:
+            return []
+        sets = [TestSet(specs[0].name, 'test_dataloader', self.dataloader, self.evaluator)]
+        for spec in specs[1:]:
+            loader = spec.dataloader
+            if isinstance(loader, dict):
+                try:
+                    loader = self.runner.build_dataloader(
+                        loader,
+                        seed=self.runner.seed,
+                        diff_rank_seed=self.runner._randomness_cfg.get('diff_rank_seed', False))
+                except Exception as exc:
+                    raise RuntimeError(
+                        f'AnomalyTestLoop: cannot build {spec.key}.dataloader of test set {spec.name!r}: '
+                        f'{type(exc).__name__}: {exc}') from exc
+            evaluator = spec.evaluator if spec.evaluator is not None else copy.deepcopy(evaluator_cfg)
+            if evaluator is None:
+                raise ValueError(f'AnomalyTestLoop: {spec.key} has no `evaluator`, and the test evaluator was given '
+                                 f'built (not as a config) so there is none to copy; set {spec.key}.evaluator')
+            if isinstance(evaluator, (dict, list)):
+                evaluator = self.runner.build_evaluator(evaluator)
+            if any(evaluator is s.evaluator for s in sets):
+                raise ValueError(f'AnomalyTestLoop: {spec.key}.evaluator is the evaluator object of another test set; '
+                                 'every set needs its own (give a config: it is built per set)')
+            if hasattr(loader.dataset, 'metainfo'):
+                evaluator.dataset_meta = loader.dataset.metainfo
+            sets.append(TestSet(spec.name, spec.key, loader, evaluator))
+        self._separate_output_folders(sets)
+        return sets
+
+    def _separate_output_folders(self, sets: List[TestSet]) -> None:
+        """Give each set's anomaly metrics (those with ``scorers``) folders of their own: ``output_dir`` ``None`` ->
+        ``<log_dir>/anomaly/<set name>``; an ``output_dir`` or ``submission_dir`` that several sets share (e.g. one
+        ``submission_dir`` in a base config) -> ``<dir>/<set name>``, logged."""
+        for attr in ('output_dir', 'submission_dir'):
+            users: Dict[str, List[Tuple[Any, str]]] = {}
+            for test_set in sets:
+                for metric in test_set.evaluator.metrics:
+                    if getattr(metric, 'scorers', None) is None or not hasattr(metric, attr):
+                        continue
+                    folder = getattr(metric, attr)
+                    if folder is None and attr == 'output_dir':
+                        metric.output_dir = osp.join(self.runner.log_dir, 'anomaly', test_set.name)
+                    elif folder is not None:
+                        users.setdefault(osp.normpath(str(folder)), []).append((metric, test_set.name))
+            for folder, shared in users.items():
+                if len({name for _, name in shared}) < 2:
+                    continue
+                for metric, name in shared:
+                    setattr(metric, attr, osp.join(folder, name))
+                print_log(
+                    f'AnomalyTestLoop: the test sets {sorted({n for _, n in shared})} share {attr}={folder!r}; each '
+                    f'writes to {osp.join(folder, "<set name>")}',
+                    logger='current')
+
+    def _share_fitted_scorers(self) -> None:
+        """Make the scorers that need fitting one object per name across the sets' metrics (fitted once).
+
+        Raises:
+            ValueError: two scorers of one name with different settings (``fit_signature()``): the stats file keys
+                the fitted statistics by name, so they cannot both be fitted under it.
+        """
+        first: Dict[str, Tuple[nn.Module, str]] = {}
+        for test_set in self.test_sets:
+            for metric in test_set.evaluator.metrics:
+                scorers = getattr(metric, 'scorers', None) or []
+                for i, scorer in enumerate(scorers):
+                    if not getattr(scorer, 'requires_fit', False):
+                        continue
+                    if scorer.name not in first:
+                        first[scorer.name] = (scorer, test_set.key)
+                        continue
+                    shared, where = first[scorer.name]
+                    if shared is scorer:
+                        continue
+                    if shared.fit_signature() != scorer.fit_signature():
+                        raise ValueError(
+                            f'AnomalyTestLoop: scorer {scorer.name!r} needs fitting and has other settings in the '
+                            f'evaluator of {test_set.key} ({scorer.fit_signature()}) than in that of {where} '
+                            f'({shared.fit_signature()}); the stats file keys fitted statistics by name, so give one '
+                            "of them another `name=` in its scorer config")
+                    scorers[i] = shared
+
+    def _use(self, test_set: TestSet) -> None:
+        """Make ``test_set`` the one the loop (and the hooks, through ``runner.test_dataloader``) runs."""
+        self.dataloader, self.evaluator = test_set.dataloader, test_set.evaluator
+        self._test_source = 'test_dataloader' if test_set.key == 'test_dataloader' else f'{test_set.key}.dataloader'
+        metainfo = getattr(test_set.dataloader.dataset, 'metainfo', None)
+        if metainfo is not None:
+            self.runner.visualizer.dataset_meta = metainfo
 
     # ----- model access -----
     @property
@@ -119,7 +277,8 @@ class AnomalyTestLoop(TestLoop):
             raise RuntimeError(f'AnomalyTestLoop: the model is wrapped in {type(tta).__name__} (test-time '
                                f'augmentation), but {source} gives un-augmented batches; set its '
                                'dataset.pipeline to the tta_pipeline (tools/test.py --tta does it for '
-                               'test_dataloader and for the fit data, test_cfg.fit_dataloader or val_dataloader)')
+                               'test_dataloader, every test_cfg.test_sets entry and the fit data, '
+                               'test_cfg.fit_dataloader or val_dataloader)')
         with self.capture:
             with autocast(enabled=self.fp16):
                 outputs = self.runner.model.test_step(data_batch)
@@ -130,12 +289,58 @@ class AnomalyTestLoop(TestLoop):
 
     # ----- test -----
     def run(self) -> dict:
-        """Fit (or load) the scorers, then test as mmengine's ``TestLoop`` does."""
+        """Fit (or load) the scorers, then test as mmengine's ``TestLoop`` does (every test set in turn, see the class
+        docstring)."""
         self.runner.model.eval()
         self.prepare_scorers()
+        if self.test_sets:
+            return self.run_sets()
         for scorer in self.scorers:
             scorer.reset()
         return super().run()
+
+    def run_sets(self) -> dict:
+        """One test epoch over every test set; returns every set's metrics keyed ``<set name>/<metric>``."""
+        self.runner.call_hook('before_test')
+        self.runner.call_hook('before_test_epoch')
+        self.runner.model.eval()
+        metrics: Dict[str, Any] = OrderedDict()
+        self.set_metrics = OrderedDict()
+        try:
+            for number, test_set in enumerate(self.test_sets, 1):
+                result = self.run_set(test_set, number)
+                self.set_metrics[test_set.name] = result
+                metrics.update((set_metric_key(test_set.name, key), value) for key, value in result.items())
+        finally:
+            self._use(self.test_sets[0])
+        self.runner.call_hook('after_test_epoch', metrics=metrics)
+        self.runner.call_hook('after_test')
+        return metrics
+
+    def run_set(self, test_set: TestSet, number: int = 1) -> dict:
+        """Test one set (its scorers reset first) and evaluate it; returns its metrics without the set prefix."""
+        self._use(test_set)
+        loader = test_set.dataloader
+        print_log(
+            f'AnomalyTestLoop: test set {number}/{len(self.test_sets)} {test_set.name!r} ({test_set.key}): '
+            f'{len(loader.dataset)} images, {len(loader)} batches',
+            logger='current')
+        for scorer in metric_scorers(test_set.evaluator):
+            scorer.reset()
+        test_loss = getattr(self, 'test_loss', None)
+        if isinstance(test_loss, dict):
+            test_loss.clear()
+        start = time.time()
+        for idx, data_batch in enumerate(loader):
+            self.run_iter(idx, data_batch)
+        result = dict(test_set.evaluator.evaluate(len(loader.dataset)))
+        if test_loss:  # losses a model appends to its test outputs (plain TestLoop iterations only)
+            from mmengine.runner.loops import _parse_losses
+            result.update(_parse_losses(test_loss, 'test'))
+        print_log(
+            f'AnomalyTestLoop: test set {test_set.name!r}: {len(result)} metrics in {time.time() - start:.0f} s',
+            logger='current')
+        return result
 
     @torch.no_grad()
     def run_iter(self, idx, data_batch: Sequence[dict]) -> None:
@@ -147,7 +352,7 @@ class AnomalyTestLoop(TestLoop):
         if not self.scorers:
             return super().run_iter(idx, data_batch)
         self.runner.call_hook('before_test_iter', batch_idx=idx, data_batch=data_batch)
-        outputs = self.predict(data_batch)
+        outputs = self.predict(data_batch, source=getattr(self, '_test_source', 'test_dataloader'))
         self.evaluator.process(data_samples=outputs, data_batch=data_batch)
         for sample in outputs:
             if 'backbone_feats' in sample:

@@ -44,13 +44,14 @@ FRAME_SIZE = {
     'data/streethazards_demo': DEFAULT_SIZE,  # tools/dataset/generate_streethazards.py defaults (480x270)
     'data/cityscapes/': (2048, 1024),
     'data/VOCdevkit/VOC2012': (500, 375),  # VOC images are at most 500 px on a side; the commonest size
+    'data/road_anomaly_demo/cityscapes': (512, 256),  # tools/dataset/generate_road_anomaly_sets.py defaults
 }
 
 #: Transforms that change neither the magnification nor the image size.
 NEUTRAL = {
     'LoadImageFromFile', 'LoadImageFromFileWithRetry', 'LoadAnnotations', 'LoadStreetHazardsAnnotations',
     'PackSegInputs', 'PackAnomalySegInputs', 'RandomFlip', 'PhotoMetricDistortion', 'RandomGaussianBlur',
-    'PasteOutliers', 'PhotoMetricDistortionNoHue'
+    'PasteOutliers', 'PhotoMetricDistortionNoHue', 'LoadAnomalyAnnotations'
 }
 
 RTOL = 0.01

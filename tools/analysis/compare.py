@@ -1,13 +1,17 @@
-"""Put several test runs side by side: one table of model x scorer (mIoU, FPR95, AUROC, AUPR, both protocols).
+"""Put several test runs side by side: one table of model x [dataset x] scorer (mIoU, FPR95, AUROC, AUPR under the
+pooled and per-image protocols; sIoU, PPV, mean F1 under the component protocol, where the runs have them).
 
     python tools/analysis/compare.py WORK_DIR_OR_JSON [WORK_DIR_OR_JSON ...] [--names A B ...] \
-        [--sort-by pooled/AUPR] [--out work_dirs/compare]
+        [--sort-by pooled/AUPR] [--datasets NAME ...] [--out work_dirs/compare]
 
 Inputs are the ``test_results.json`` files written by ``tools/test.py`` or folders holding them (searched
-recursively). Prints a prettytable with the best value of every column marked ``*`` (highest mIoU / AUROC /
-AUPR, lowest FPR95) and writes to ``--out``: ``comparison.csv``, ``comparison.md`` (best in bold),
+recursively). A run over several test sets (``test_cfg.test_sets``) gives rows per test set, with a dataset column;
+rows stay grouped by dataset, sorted within it, and the best values are marked per dataset (``--datasets`` keeps the
+named ones). Prints a prettytable with the best value of every column marked ``*`` (highest mIoU / AUROC / AUPR /
+sIoU / PPV / F1, lowest FPR95) and writes to ``--out``: ``comparison.csv``, ``comparison.md`` (best in bold),
 ``comparison.json`` (rows, best values and who holds them) and ``comparison_bars.png`` (AUPR and FPR95 per
-model x scorer). Unreadable inputs are named and skipped; the exit code is 1 only when nothing is left.
+model x scorer, one row of plots per protocol and dataset). Unreadable inputs are named and skipped; the exit code
+is 1 only when nothing is left.
 """
 import argparse
 import os
@@ -16,9 +20,10 @@ import sys
 from typing import List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from anomseg_plugins.tooling.comparison import (COLUMNS, ResultFileError, comparison_rows, find_result_files,
-                                                load_result, plot_comparison_bars, sort_rows, to_markdown,
-                                                to_prettytable, used_columns, write_csv, write_json)
+from anomseg_plugins.tooling.comparison import (COLUMNS, ResultFileError, comparison_rows, dataset_names,
+                                                filter_datasets, find_result_files, load_result, plot_comparison_bars,
+                                                sort_rows, to_markdown, to_prettytable, used_columns, write_csv,
+                                                write_json)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -38,6 +43,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default='pooled/AUPR',
         help=f'column to order rows by, best first: {", ".join(COLUMNS)} or "none" '
         '(default pooled/AUPR)')
+    parser.add_argument(
+        '--datasets',
+        nargs='+',
+        default=None,
+        metavar='NAME',
+        help='keep only these test sets of multi-set runs (default: all)')
     parser.add_argument('--out', default='work_dirs/compare', help='output folder (default work_dirs/compare)')
     parser.add_argument('--no-plot', action='store_true', help='skip comparison_bars.png')
     args = parser.parse_args(argv)
@@ -52,8 +63,13 @@ def compare(inputs: Sequence[str],
             out_dir: str,
             names: Optional[Sequence[str]] = None,
             sort_by: Optional[str] = 'pooled/AUPR',
-            plot: bool = True) -> dict:
-    """Load, tabulate and write everything; returns ``dict(rows, files, skipped, table)``."""
+            plot: bool = True,
+            datasets: Optional[Sequence[str]] = None) -> dict:
+    """Load, tabulate and write everything; returns ``dict(rows, files, skipped, table)``.
+
+    Raises:
+        ValueError: ``names`` not one per result file, or ``datasets`` naming a test set no result holds.
+    """
     files, skipped = find_result_files(inputs)
     results: List[dict] = []
     for path in files:
@@ -63,7 +79,7 @@ def compare(inputs: Sequence[str],
             skipped.append(str(err))
     if not results:
         return dict(rows=[], files=[], skipped=skipped, table=None)
-    rows = sort_rows(comparison_rows(results, names), sort_by)
+    rows = sort_rows(filter_datasets(comparison_rows(results, names), datasets), sort_by)
     columns = used_columns(rows)
     os.makedirs(out_dir, exist_ok=True)
     written = []
@@ -84,8 +100,8 @@ def compare(inputs: Sequence[str],
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
-        res = compare(args.inputs, args.out, args.names, args.sort_by, plot=not args.no_plot)
-    except ValueError as err:  # e.g. --names count mismatch
+        res = compare(args.inputs, args.out, args.names, args.sort_by, plot=not args.no_plot, datasets=args.datasets)
+    except ValueError as err:  # e.g. --names count mismatch, an unknown --datasets name
         print(f'error: {err}', file=sys.stderr)
         return 1
     for problem in res['skipped']:
@@ -94,8 +110,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print('error: no usable result file among the inputs', file=sys.stderr)
         return 1
     order = f'best {args.sort_by} first' if args.sort_by else 'input order'
-    print(f'{len({r["model"] for r in res["rows"]})} model(s) x scorers, {order}; * = best in column '
-          '(highest mIoU / AUROC / AUPR, lowest FPR95); all values in %')
+    datasets = [d for d in dataset_names(res['rows']) if d is not None]
+    what = f' x {len(datasets)} dataset(s) ({", ".join(datasets)})' if datasets else ''
+    where = ' of its dataset' if datasets else ''
+    print(f'{len({r["model"] for r in res["rows"]})} model(s){what} x scorers, {order}; * = best in column{where} '
+          '(highest mIoU / AUROC / AUPR / sIoU / PPV / F1, lowest FPR95); all values in %')
     print(res['table'])
     print('wrote ' + ', '.join(res['files']))
     return 0
