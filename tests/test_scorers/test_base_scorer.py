@@ -44,3 +44,51 @@ def test_logsumexp_classes_matches_torch_also_for_extreme_logits():
     logits[1, :, 1, 1] = -3e3
     expected = logits.double().logsumexp(dim=1).float()
     torch.testing.assert_close(logsumexp_classes(logits), expected, rtol=1e-6, atol=1e-5)
+
+
+class FeatureNorm(BaseAnomalyScorer):
+    """Minimal feature scorer: the L2 norm of the stage-0 feature vector at each pixel."""
+
+    def score(self, logits, feats=None):
+        return stage_feature(self, feats, 0).norm(dim=1)
+
+
+def test_calling_a_scorer_passes_the_features_to_score():
+    feat = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(1))
+    out = FeatureNorm()(torch.zeros(2, 2, 4, 5), [feat])
+    torch.testing.assert_close(out, feat.pow(2).sum(dim=1).sqrt())
+
+
+def test_stage_feature_names_the_scorer_stage_and_shape_of_malformed_features():
+    with pytest.raises(ValueError, match=r'^mine: backbone stage 0 features must be \(N, C, h, w\), got \(2, 3, 4\)$'):
+        stage_feature(BaseAnomalyScorer(name='mine'), [torch.zeros(2, 3, 4)], 0)
+
+
+def test_check_gt_rejects_labels_with_a_channel_dimension():
+    """(N, 1, H, W) labels (mmseg's per-sample gt_sem_seg.data stacked) have the right N and (H, W) but four dims."""
+    with pytest.raises(ValueError, match=r'= \(2, 4, 5\) matching the logits \(2, 3, 4, 5\), got \(2, 1, 4, 5\)'):
+        check_gt(torch.zeros(2, 1, 4, 5, dtype=torch.long), torch.zeros(2, 3, 4, 5))
+
+
+class Weighted(LazyStats):
+    """A scorer with a learnt parameter next to its data-dependent buffer."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(3))
+
+
+def test_load_state_dict_still_reports_missing_unexpected_and_mismatched_keys():
+    src = Weighted()
+    src.stats = torch.arange(4.0)
+    state = src.state_dict()
+    with pytest.raises(RuntimeError, match=r'Missing key\(s\) in state_dict: "stats"'):
+        Weighted().load_state_dict({'weight': state['weight']})
+    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "extra"'):
+        Weighted().load_state_dict(dict(state, extra=torch.zeros(1)))
+    with pytest.raises(RuntimeError, match='size mismatch for weight'):
+        Weighted().load_state_dict(dict(state, weight=torch.ones(5)))
+    dst = Weighted()
+    dst.load_state_dict({'stats': state['stats']}, strict=False)  # not strict: a missing key is fine
+    torch.testing.assert_close(dst.stats, torch.arange(4.0))
+    torch.testing.assert_close(dst.weight.data, torch.ones(3))

@@ -5,7 +5,7 @@ import torch
 from anomseg_plugins.scorers import Energy
 
 
-@pytest.mark.parametrize('temperature', [1.0, 2.5])
+@pytest.mark.parametrize('temperature', [1.0, 2.0, 2.5])
 def test_energy_values_against_numpy(temperature):
     logits = torch.randn(2, 6, 3, 3, generator=torch.Generator().manual_seed(2)) * 5
     z = logits.numpy().astype(np.float64) / temperature
