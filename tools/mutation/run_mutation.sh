@@ -3,6 +3,8 @@
 #
 #   bash tools/mutation/run_mutation.sh [FOLDER ...]     FOLDER: evaluation | scorers | transforms (default: all three)
 #   bash tools/mutation/run_mutation.sh --score          only print the scores of what has been run
+#   MUTATION_SAMPLE=N bash tools/mutation/run_mutation.sh FOLDER   run a uniform random sample of N of the folder's
+#                                                        mutants (tools/mutation/sample.py; seed MUTATION_SEED, 0)
 #
 # Each folder is run on its own (`mutmut run "anomseg_plugins.<folder>*"`, which re-runs every mutant of that folder)
 # and timed; then the score per folder is printed: killed / (total - equivalent), the equivalent mutants being the
@@ -28,7 +30,18 @@ if [ "${folders[0]}" != "--score" ]; then
     mkdir -p mutants
     echo "== mutmut run '${PATTERN[$f]}'"
     start=$(date +%s)
-    "$PY" -m mutmut run ${MAX_CHILDREN:+--max-children "$MAX_CHILDREN"} "${PATTERN[$f]}" > "mutants/run_$f.log" 2>&1 \
+    targets=("${PATTERN[$f]}")
+    if [ -n "${MUTATION_SAMPLE:-}" ]; then
+      # the mutants must exist to be sampled; a run of one mutant generates them all
+      if ! "$PY" -c "import sys; sys.path.insert(0, 'tools/mutation'); import score; sys.exit(not score.mutant_codes('$f'))"; then
+        "$PY" -m mutmut run ${MAX_CHILDREN:+--max-children "$MAX_CHILDREN"} "${PATTERN[$f]%\*}*__mutmut_1" \
+          > "mutants/run_$f.log" 2>&1 || true
+      fi
+      mapfile -t targets < <("$PY" tools/mutation/sample.py "$f" "$MUTATION_SAMPLE" --seed "${MUTATION_SEED:-0}")
+      echo "   sample of $MUTATION_SAMPLE mutants (seed ${MUTATION_SEED:-0}): ${#targets[@]} not run yet"
+      [ ${#targets[@]} -gt 0 ] || continue
+    fi
+    "$PY" -m mutmut run ${MAX_CHILDREN:+--max-children "$MAX_CHILDREN"} "${targets[@]}" > "mutants/run_$f.log" 2>&1 \
       || { echo "mutmut failed, see mutants/run_$f.log" >&2; tail -20 "mutants/run_$f.log" >&2; exit 1; }
     echo "   $f: $(( $(date +%s) - start )) s wall"
   done

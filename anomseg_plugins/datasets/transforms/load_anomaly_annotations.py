@@ -8,7 +8,7 @@ from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
 from ..anomaly_labels import map_anomaly_labels, normalize_label_encoding
-from .load_image_from_file_with_retry import call_with_retry
+from .load_image_from_file_with_retry import call_with_retry, check_retry_args
 
 
 @TRANSFORMS.register_module()
@@ -50,6 +50,7 @@ class LoadAnomalyAnnotations(LoadAnnotations):
             normalize_label_encoding(label_encoding, where='LoadAnomalyAnnotations.label_encoding')
         self.label_encoding = label_encoding
         self.on_unknown = on_unknown
+        check_retry_args('LoadAnomalyAnnotations', max_retries, retry_delay)
         self.max_retries = max_retries
         self.retry_delay = retry_delay
 

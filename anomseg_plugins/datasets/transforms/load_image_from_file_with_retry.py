@@ -17,6 +17,16 @@ class ImageReadError(OSError):
     """An image (or annotation) that could not be read or decoded; the message names the file and the problem."""
 
 
+def check_retry_args(caller: str, max_retries: int, retry_delay: float) -> None:
+    """Refuse a negative ``max_retries`` or ``retry_delay`` (the loaders call it when built, ``call_with_retry`` again).
+
+    Raises:
+        ValueError: naming ``caller`` and both values.
+    """
+    if max_retries < 0 or retry_delay < 0:
+        raise ValueError(f'{caller}: max_retries and retry_delay must be >= 0, got {max_retries} and {retry_delay}')
+
+
 def call_with_retry(fn: Callable[[], T],
                     path: str,
                     what: str = 'image',
@@ -36,7 +46,9 @@ def call_with_retry(fn: Callable[[], T],
     Raises:
         ImageReadError: the file is missing, or still unreadable / undecodable after the retries; the
             message names ``path``, the problem, the attempts and how to find every bad file.
+        ValueError: a negative ``max_retries`` or ``retry_delay``.
     """
+    check_retry_args(caller, max_retries, retry_delay)
     attempts = max_retries + 1
     hint = ('Check the whole dataset with `python tools/dataset/check_integrity.py DATA_ROOT` '
             '(or tools/train.py --check-data) to list every bad file.')
@@ -91,9 +103,7 @@ class LoadImageFromFileWithRetry(LoadImageFromFile):
 
     def __init__(self, max_retries: int = 3, retry_delay: float = 0.5, **kwargs) -> None:
         super().__init__(**kwargs)
-        if max_retries < 0 or retry_delay < 0:
-            raise ValueError(f'LoadImageFromFileWithRetry: max_retries and retry_delay must be >= 0, got '
-                             f'{max_retries} and {retry_delay}')
+        check_retry_args('LoadImageFromFileWithRetry', max_retries, retry_delay)
         self.max_retries = int(max_retries)
         self.retry_delay = float(retry_delay)
 

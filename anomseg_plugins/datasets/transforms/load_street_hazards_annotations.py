@@ -8,7 +8,7 @@ from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
 from ..street_hazards import ANOMALY_FILE_VALUE, LABEL_OFFSET, NUM_KNOWN_CLASSES
-from .load_image_from_file_with_retry import call_with_retry
+from .load_image_from_file_with_retry import call_with_retry, check_retry_args
 
 
 def map_street_hazards_labels(raw: np.ndarray, ignore_index: int = 255, source: str = '<array>') -> tuple:
@@ -67,6 +67,7 @@ class LoadStreetHazardsAnnotations(LoadAnnotations):
                  backend_args: Optional[dict] = None) -> None:
         super().__init__(reduce_zero_label=None, backend_args=backend_args, imdecode_backend=imdecode_backend)
         self.ignore_index = ignore_index
+        check_retry_args('LoadStreetHazardsAnnotations', max_retries, retry_delay)
         self.max_retries = max_retries
         self.retry_delay = retry_delay
 

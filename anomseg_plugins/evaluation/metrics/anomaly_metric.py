@@ -261,6 +261,8 @@ class AnomalyMetric(BaseMetric):
             self._hists[name].add(other._hists[name])
             if name in self._components:
                 self._components[name].merge(other._components[name])
+            if other._num_images:  # the merged stream ends with other's images: its last one may be padding
+                self._last_image[name] = other._last_image[name]
         self.results.extend(other.results)
         self._num_images += other._num_images
         return self
