@@ -1,18 +1,14 @@
 """Loads the ground truth of a road-anomaly benchmark (any label encoding) as ``gt_anomaly_map``."""
 from typing import Any, Mapping, Optional
 
-import mmcv
-import numpy as np
-from mmengine import fileio
-from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
 from ..anomaly_labels import map_anomaly_labels, normalize_label_encoding
-from .load_image_from_file_with_retry import call_with_retry, check_retry_args
+from .load_annotations_with_retry import LoadAnnotationsWithRetry
 
 
 @TRANSFORMS.register_module()
-class LoadAnomalyAnnotations(LoadAnnotations):
+class LoadAnomalyAnnotations(LoadAnnotationsWithRetry):
     """Read a benchmark's label PNG and map it to ``gt_anomaly_map`` (1 = anomaly, 0 = normal, 255 = void).
 
     The road-anomaly benchmarks (:mod:`anomseg_plugins.datasets.road_anomaly_benchmarks`) have no class labels,
@@ -43,20 +39,13 @@ class LoadAnomalyAnnotations(LoadAnnotations):
                  retry_delay: float = 0.5,
                  imdecode_backend: str = 'pillow',
                  backend_args: Optional[dict] = None) -> None:
-        super().__init__(reduce_zero_label=None, backend_args=backend_args, imdecode_backend=imdecode_backend)
+        super().__init__(max_retries, retry_delay, imdecode_backend, backend_args)
         if on_unknown not in ('error', 'void'):
             raise ValueError(f"LoadAnomalyAnnotations: on_unknown must be 'error' or 'void', got {on_unknown!r}")
         if label_encoding is not None:
             normalize_label_encoding(label_encoding, where='LoadAnomalyAnnotations.label_encoding')
         self.label_encoding = label_encoding
         self.on_unknown = on_unknown
-        check_retry_args('LoadAnomalyAnnotations', max_retries, retry_delay)
-        self.max_retries = max_retries
-        self.retry_delay = retry_delay
-
-    def _read(self, path: str) -> np.ndarray:
-        img_bytes = fileio.get(path, backend_args=self.backend_args)
-        return mmcv.imfrombytes(img_bytes, flag='unchanged', backend=self.imdecode_backend)
 
     def _load_seg_map(self, results: dict) -> None:
         path = results.get('seg_map_path')
@@ -68,24 +57,11 @@ class LoadAnomalyAnnotations(LoadAnnotations):
             raise KeyError(f'LoadAnomalyAnnotations: the data_info of {path} has no `anomaly_label_map` (the label '
                            f'encoding, e.g. dict(normal=[0], anomaly=[1], void=[255])); use a road-anomaly '
                            f'benchmark dataset (RoadAnomaly21Dataset, ...) or give label_encoding=...')
-        raw = call_with_retry(
-            lambda: self._read(path),
-            path,
-            what=f'{benchmark} label',
-            max_retries=self.max_retries,
-            retry_delay=self.retry_delay,
-            caller=type(self).__name__)
-        ori_shape = results.get('ori_shape')
-        if ori_shape is not None and tuple(raw.shape[:2]) != tuple(ori_shape[:2]):
-            raise ValueError(
-                f'{benchmark} label {path} is {raw.shape[1]}x{raw.shape[0]} but its image '
-                f'{results.get("img_path", "?")} is {ori_shape[1]}x{ori_shape[0]}; a label map must have its '
-                f"image's size (check the pair).")
+        raw = self.read_label(path, what=f'{benchmark} label')
+        self.check_label_size(raw, path, results, what=f'{benchmark} label')
         results['gt_anomaly_map'] = map_anomaly_labels(
             raw, encoding, source=f'{path} ({benchmark})', on_unknown=self.on_unknown)
-        fields = results.setdefault('seg_fields', [])
-        if 'gt_anomaly_map' not in fields:
-            fields.append('gt_anomaly_map')
+        self.add_seg_field(results, 'gt_anomaly_map')
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(label_encoding={self.label_encoding}, on_unknown={self.on_unknown!r}, '

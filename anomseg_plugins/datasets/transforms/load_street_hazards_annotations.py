@@ -1,14 +1,11 @@
 """Loads a StreetHazards annotation and splits it into the closed-set map and the anomaly mask."""
 from typing import Optional
 
-import mmcv
 import numpy as np
-from mmengine import fileio
-from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
 from ..street_hazards import ANOMALY_FILE_VALUE, LABEL_OFFSET, NUM_KNOWN_CLASSES
-from .load_image_from_file_with_retry import call_with_retry, check_retry_args
+from .load_annotations_with_retry import LoadAnnotationsWithRetry
 
 
 def map_street_hazards_labels(raw: np.ndarray, ignore_index: int = 255, source: str = '<array>') -> tuple:
@@ -44,7 +41,7 @@ def map_street_hazards_labels(raw: np.ndarray, ignore_index: int = 255, source: 
 
 
 @TRANSFORMS.register_module()
-class LoadStreetHazardsAnnotations(LoadAnnotations):
+class LoadStreetHazardsAnnotations(LoadAnnotationsWithRetry):
     """Load a StreetHazards annotation PNG (values 1..14), validate it and map it.
 
     Required keys: ``seg_map_path``. Added keys: ``gt_seg_map`` (uint8 ``(H, W)``, 0..12 known classes,
@@ -65,37 +62,23 @@ class LoadStreetHazardsAnnotations(LoadAnnotations):
                  retry_delay: float = 0.5,
                  imdecode_backend: str = 'pillow',
                  backend_args: Optional[dict] = None) -> None:
-        super().__init__(reduce_zero_label=None, backend_args=backend_args, imdecode_backend=imdecode_backend)
+        super().__init__(max_retries, retry_delay, imdecode_backend, backend_args)
         self.ignore_index = ignore_index
-        check_retry_args('LoadStreetHazardsAnnotations', max_retries, retry_delay)
-        self.max_retries = max_retries
-        self.retry_delay = retry_delay
-
-    def _read(self, path: str) -> np.ndarray:
-        img_bytes = fileio.get(path, backend_args=self.backend_args)
-        return mmcv.imfrombytes(img_bytes, flag='unchanged', backend=self.imdecode_backend)
 
     def _load_seg_map(self, results: dict) -> None:
         path = results['seg_map_path']
-        raw = call_with_retry(
-            lambda: self._read(path),
+        raw = self.read_label(path, what='annotation')
+        self.check_label_size(
+            raw,
             path,
-            what='annotation',
-            max_retries=self.max_retries,
-            retry_delay=self.retry_delay,
-            caller=type(self).__name__)
-        ori_shape = results.get('ori_shape')
-        if ori_shape is not None and tuple(raw.shape[:2]) != tuple(ori_shape[:2]):
-            raise ValueError(
-                f'StreetHazards annotation {path} is {raw.shape[1]}x{raw.shape[0]} but its image '
-                f'{results.get("img_path", "?")} is {ori_shape[1]}x{ori_shape[0]}; an annotation must have its '
-                f"image's size (check the pair, or run tools/dataset/check_integrity.py).")
+            results,
+            what='StreetHazards annotation',
+            hint='check the pair, or run tools/dataset/check_integrity.py')
         gt_seg_map, gt_anomaly_map = map_street_hazards_labels(raw, self.ignore_index, source=path)
         results['gt_seg_map'] = gt_seg_map
         results['gt_anomaly_map'] = gt_anomaly_map
         for key in ('gt_seg_map', 'gt_anomaly_map'):
-            if key not in results['seg_fields']:
-                results['seg_fields'].append(key)
+            self.add_seg_field(results, key)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(ignore_index={self.ignore_index}, max_retries={self.max_retries}, '

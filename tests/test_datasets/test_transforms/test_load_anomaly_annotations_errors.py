@@ -6,7 +6,7 @@ import pytest
 from mmengine import fileio
 from mmseg.registry import TRANSFORMS
 
-import anomseg_plugins.datasets.transforms.load_anomaly_annotations as mod
+import anomseg_plugins.datasets.transforms.load_annotations_with_retry as base_mod
 import anomseg_plugins.datasets.transforms.load_image_from_file_with_retry as retry_mod
 from anomseg_plugins.datasets.transforms import ImageReadError, LoadAnomalyAnnotations
 from anomseg_plugins.datasets.transforms.load_image_from_file_with_retry import call_with_retry
@@ -51,13 +51,13 @@ def test_backend_args_and_decoder_reach_the_read(label, monkeypatch):
     fileio.register_backend('anomseg_test_memory_ann', _MemoryBackend, force=True)
     _MemoryBackend.files['nowhere/label.png'] = open(label, 'rb').read()
     seen = []
-    real = mod.mmcv.imfrombytes
+    real = base_mod.mmcv.imfrombytes
 
     def spy(content, flag='color', channel_order='bgr', backend=None):
         seen.append((flag, backend))
         return real(content, flag=flag, backend=backend)
 
-    monkeypatch.setattr(mod.mmcv, 'imfrombytes', spy)
+    monkeypatch.setattr(base_mod.mmcv, 'imfrombytes', spy)
     t = LoadAnomalyAnnotations(backend_args=dict(backend='anomseg_test_memory_ann'), imdecode_backend='cv2')
     assert t.imdecode_backend == 'cv2'
     out = t(dict(seg_map_path='nowhere/label.png', anomaly_label_map=ENC))  # not on disk: only the backend has it

@@ -139,7 +139,7 @@ def test_annotation_reads_retry_on_the_documented_schedule(tmp_path, monkeypatch
 
 
 def test_annotation_backend_args_and_decoder_are_honoured(tmp_path, monkeypatch):
-    import anomseg_plugins.datasets.transforms.load_street_hazards_annotations as mod
+    import anomseg_plugins.datasets.transforms.load_annotations_with_retry as mod
     from anomseg_plugins.datasets.transforms import LoadStreetHazardsAnnotations
     raw = np.array([[1, 14, 13], [2, 3, 14]], np.uint8)
     path = str(tmp_path / 'ann.png')
