@@ -16,18 +16,15 @@ class LoadAnnotationsWithRetry(LoadAnnotations):
     derive from it and implement ``_load_seg_map`` with :meth:`read_label`, :meth:`check_label_size` and
     :meth:`add_seg_field`, so the retry, size-check and ``seg_fields`` rules live in one place.
 
-    Args:
+    Args (no defaults here: each subclass states its own, as mmseg's ``LoadAnnotations`` signature does):
         max_retries / retry_delay: bounded retries of transient read failures (see ``call_with_retry``); negative
             values raise a ``ValueError`` naming the loader.
         imdecode_backend / backend_args: as in mmseg's ``LoadAnnotations`` (``pillow`` reads palette PNGs as their
             indices). ``reduce_zero_label`` is not offered: each subclass maps its own label encoding.
     """
 
-    def __init__(self,
-                 max_retries: int = 3,
-                 retry_delay: float = 0.5,
-                 imdecode_backend: str = 'pillow',
-                 backend_args: Optional[dict] = None) -> None:
+    def __init__(self, max_retries: int, retry_delay: float, imdecode_backend: str,
+                 backend_args: Optional[dict]) -> None:
         super().__init__(reduce_zero_label=None, backend_args=backend_args, imdecode_backend=imdecode_backend)
         check_retry_args(type(self).__name__, max_retries, retry_delay)
         self.max_retries = max_retries
@@ -52,11 +49,11 @@ class LoadAnnotationsWithRetry(LoadAnnotations):
             caller=type(self).__name__)
 
     @staticmethod
-    def check_label_size(raw: np.ndarray, path: str, results: dict, what: str, hint: str = 'check the pair') -> None:
+    def check_label_size(raw: np.ndarray, path: str, results: dict, what: str, hint: str) -> None:
         """Refuse a label map whose size differs from its image's (``results['ori_shape']``, when present).
 
         Raises:
-            ValueError: naming both files, both sizes (width x height) and ``hint``.
+            ValueError: naming both files, both sizes (width x height) and ``hint`` (what to do about it).
         """
         ori_shape = results.get('ori_shape')
         if ori_shape is not None and tuple(raw.shape[:2]) != tuple(ori_shape[:2]):

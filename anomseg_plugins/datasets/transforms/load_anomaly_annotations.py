@@ -58,7 +58,7 @@ class LoadAnomalyAnnotations(LoadAnnotationsWithRetry):
                            f'encoding, e.g. dict(normal=[0], anomaly=[1], void=[255])); use a road-anomaly '
                            f'benchmark dataset (RoadAnomaly21Dataset, ...) or give label_encoding=...')
         raw = self.read_label(path, what=f'{benchmark} label')
-        self.check_label_size(raw, path, results, what=f'{benchmark} label')
+        self.check_label_size(raw, path, results, what=f'{benchmark} label', hint='check the pair')
         results['gt_anomaly_map'] = map_anomaly_labels(
             raw, encoding, source=f'{path} ({benchmark})', on_unknown=self.on_unknown)
         self.add_seg_field(results, 'gt_anomaly_map')

@@ -52,7 +52,9 @@ def call_with_retry(fn: Callable[[], T],
     attempts = max_retries + 1
     hint = ('Check the whole dataset with `python tools/dataset/check_integrity.py DATA_ROOT` '
             '(or tools/train.py --check-data) to list every bad file.')
-    for attempt in range(1, attempts + 1):
+    attempt = 0
+    while True:  # leaves by returning the result or raising at the last attempt
+        attempt += 1
         try:
             result = fn()
             if result is not None:
@@ -74,7 +76,6 @@ def call_with_retry(fn: Callable[[], T],
             logger='current',
             level=logging.WARNING)
         time.sleep(delay)
-    raise AssertionError('unreachable')  # pragma: no cover
 
 
 @TRANSFORMS.register_module()

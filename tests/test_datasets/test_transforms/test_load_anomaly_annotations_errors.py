@@ -86,7 +86,10 @@ def test_benchmark_defaults_to_anomaly_in_errors(bad_file, label, sleeps):
 
 
 def test_size_mismatch_names_both_files_and_sizes(label):
-    with pytest.raises(ValueError, match=r'^LAF label .*label\.png is 3x2 but its image img\.png is 3x5; a label map '):
+    with pytest.raises(
+            ValueError,
+            match=r'^LAF label .*label\.png is 3x2 but its image img\.png is 3x5; a label map '
+            r"must have its image's size \(check the pair\)\.$"):
         LoadAnomalyAnnotations()(
             dict(seg_map_path=label, anomaly_label_map=ENC, benchmark='LAF', img_path='img.png', ori_shape=(5, 3)))
 

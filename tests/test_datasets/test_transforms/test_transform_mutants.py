@@ -301,7 +301,11 @@ def test_street_hazards_bad_value_and_sizes_name_the_files(street_png):
     ok = street_png(np.ones((2, 3), np.uint8))
     with pytest.raises(ValueError, match=r'^StreetHazards annotation .*ann\.png is 3x2 but its image \? is 4x2; '):
         t(dict(seg_map_path=ok, seg_fields=[], ori_shape=(2, 4)))
-    with pytest.raises(ValueError, match=r'^StreetHazards annotation .*ann\.png is 3x2 but its image i\.png is 4x2; '):
+    with pytest.raises(
+            ValueError,
+            match=r'^StreetHazards annotation .*ann\.png is 3x2 but its image i\.png is 4x2; '
+            r"a label map must have its image's size \(check the pair, or run "
+            r'tools/dataset/check_integrity\.py\)\.$'):
         t(dict(seg_map_path=ok, seg_fields=[], ori_shape=(2, 4), img_path='i.png'))
 
 
