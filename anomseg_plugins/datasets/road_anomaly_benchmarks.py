@@ -34,7 +34,7 @@ import glob
 import logging
 import os.path as osp
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
@@ -155,6 +155,12 @@ class RoadAnomalyBenchmarkDataset(BaseSegDataset):
             **kwargs)
 
     # ------------------------------------------------------------------------------------------ messages
+    @classmethod
+    def data_hint(cls, data_root: Any) -> Tuple[str, str]:
+        """Where the benchmark comes from and its layout, for the config checks' path errors
+        (:func:`~anomseg_plugins.datasets.street_hazards.dataset_data_hint`)."""
+        return f'{cls.BENCHMARK}: {cls.SOURCE}, {GENERATOR_HINT}', f'{cls.BENCHMARK} layout: {cls.LAYOUT}'
+
     def expected_layout(self) -> str:
         """The layout sentence the errors end with."""
         return (f'Expected the {self.BENCHMARK} layout: {self.LAYOUT} (labels: '

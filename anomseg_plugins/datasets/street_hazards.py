@@ -21,7 +21,7 @@ On-disk layout (after unpacking ``streethazards_train.tar`` and ``streethazards_
 import copy
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Optional
+from typing import Any, Iterable, List, Optional, Tuple, Union
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
@@ -76,10 +76,27 @@ def _is_local(path: Any) -> bool:
     return isinstance(path, str) and bool(path) and '://' not in path
 
 
+def dataset_data_hint(dataset_type: Union[str, type, None], data_root: Any) -> Tuple[str, str]:
+    """``(where the data comes from, its layout below data_root)`` for the path errors about one dataset.
+
+    A dataset class states both with a ``data_hint(data_root)`` classmethod (:class:`StreetHazardsDataset`, the
+    road-anomaly benchmarks); ``dataset_type`` is the config's ``type`` (a name in mmseg's ``DATASETS``) or the
+    class. Other datasets (mmseg's own, e.g. ``CityscapesDataset``) get a generic hint naming the type.
+    """
+    cls = DATASETS.get(dataset_type) if isinstance(dataset_type, str) else dataset_type
+    hint = getattr(cls, 'data_hint', None)
+    if callable(hint):
+        return hint(data_root)
+    name = getattr(cls, '__name__', None) or dataset_type or 'the dataset'
+    return (f'{name}: the release in the layout its class reads; mmseg\'s docs/en/user_guides/2_dataset_prepare.md '
+            f'shows the layouts of its datasets', f'the {name} layout below data_root')
+
+
 def data_path_problems(data_root: Optional[str],
                        data_prefix: Optional[dict] = None,
                        ann_file: Optional[str] = None,
-                       key: str = '') -> List[DataPathProblem]:
+                       key: str = '',
+                       dataset_type: Union[str, type, None] = 'StreetHazardsDataset') -> List[DataPathProblem]:
     """Check that the data paths of one dataset config exist; ``[]`` when they all do.
 
     This is the one place that decides whether ``data_root``, the ``data_prefix`` folders (``img_path``,
@@ -92,6 +109,8 @@ def data_path_problems(data_root: Optional[str],
         data_root / data_prefix / ann_file: as in the dataset config (before joining).
         key: dotted config key of the dataset (e.g. ``'train_dataloader.dataset'``), prefixed to the keys named
             in the messages; ``''`` when the dataset is built directly.
+        dataset_type: the dataset's ``type`` (name or class): the messages say where its data comes from and its
+            layout (:func:`dataset_data_hint`).
     """
 
     def name(k: str) -> str:
@@ -105,8 +124,7 @@ def data_path_problems(data_root: Optional[str],
             DataPathProblem(
                 name('data_root'), data_root,
                 f'{name("data_root")} = {data_root!r} does not exist{where}. Set it {how}, or put the data '
-                f'there (StreetHazards: unpack streethazards_train.tar and streethazards_test.tar, or generate a '
-                f'copy with `python tools/dataset/generate_streethazards.py --out {data_root}`).')
+                f'there ({dataset_data_hint(dataset_type, data_root)[0]}).')
         ]
     root = data_root if isinstance(data_root, str) else ''
     problems = []
@@ -117,8 +135,9 @@ def data_path_problems(data_root: Optional[str],
             continue
         full = osp.join(root, value)
         if not exists(full):
-            fix = (f'StreetHazards layout below data_root: {LAYOUT}'
-                   if kind == 'folder' else 'one image name without suffix per line')
+            fix = (
+                dataset_data_hint(dataset_type, data_root)[1]
+                if kind == 'folder' else 'one image name without suffix per line')
             problems.append(
                 DataPathProblem(
                     name(k), full, f'{name(k)} = {value!r}: {kind} {full!r} does not exist. Fix {k} or '
@@ -156,6 +175,13 @@ class StreetHazardsDataset(BaseSegDataset):
         label_offset=LABEL_OFFSET,
         anomaly_file_value=ANOMALY_FILE_VALUE)
 
+    @classmethod
+    def data_hint(cls, data_root: Any) -> Tuple[str, str]:
+        """Where StreetHazards comes from and its layout, for the path errors (:func:`dataset_data_hint`)."""
+        return ('StreetHazards: unpack streethazards_train.tar and streethazards_test.tar, or generate a copy with '
+                f'`python tools/dataset/generate_streethazards.py --out {data_root}`',
+                f'StreetHazards layout below data_root: {LAYOUT}')
+
     def __init__(self,
                  img_suffix: str = '.png',
                  seg_map_suffix: str = '.png',
@@ -168,7 +194,7 @@ class StreetHazardsDataset(BaseSegDataset):
 
     def load_data_list(self) -> List[dict]:
         """Scan the split recursively (town sub-folders) and check every image has its annotation."""
-        problems = data_path_problems(self.data_root, **self.configured_paths)
+        problems = data_path_problems(self.data_root, **self.configured_paths, dataset_type=type(self))
         if problems:
             raise DataPathError(problems)
         data_list = super().load_data_list()

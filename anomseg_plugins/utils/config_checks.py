@@ -207,7 +207,8 @@ class _Checker:
             return
         from anomseg_plugins.datasets.street_hazards import data_path_problems
         self.problems += [
-            p.message for p in data_path_problems(ds.get('data_root'), ds.get('data_prefix'), ds.get('ann_file'), path)
+            p.message for p in data_path_problems(
+                ds.get('data_root'), ds.get('data_prefix'), ds.get('ann_file'), path, dataset_type=ds.get('type'))
         ]
 
     def check_evaluator(self, evaluator: Any, path: str) -> List[Tuple[Any, str]]:

@@ -192,3 +192,36 @@ def test_no_workers_in_test_and_fit_dataloaders(cfg):
     assert msg == ('test_cfg.fit_dataloader.prefetch_factor=2 needs test_cfg.fit_dataloader.num_workers > 0 (it is 0): '
                    'also pass test_cfg.fit_dataloader.prefetch_factor=None, or set test_cfg.fit_dataloader.num_workers '
                    'to 1 or more.')
+
+
+@pytest.mark.parametrize('ds_type, source, layout', [
+    ('RoadAnomaly21Dataset', "SegmentMeIfYouCan's dataset_AnomalyTrack", 'labels_masks/{fid}_labels_semantic.png'),
+    ('LostAndFoundDataset', 'the LostAndFound release', 'gtCoarse_labelIds.png'),
+])
+def test_data_path_errors_name_the_configured_datasets_source(cfg, tmp_path, ds_type, source, layout):
+    """A road-anomaly test set's path errors say where that benchmark comes from, not how to get StreetHazards."""
+    ds = cfg.test_dataloader.dataset
+    ds.type, ds.data_root, ds.data_prefix = ds_type, str(tmp_path / 'nowhere'), dict(img_path='images')
+    (msg, ) = problems(cfg, 'test')
+    assert msg.startswith(f"test_dataloader.dataset.data_root = '{tmp_path / 'nowhere'}' does not exist")
+    assert source in msg and 'generate_road_anomaly_sets.py' in msg
+    assert 'StreetHazards' not in msg and 'generate_streethazards' not in msg
+    ds.data_root = str(tmp_path)  # exists; its prefix folder does not
+    (msg, ) = problems(cfg, 'test')
+    assert msg.startswith("test_dataloader.dataset.data_prefix.img_path = 'images': folder")
+    assert layout in msg and 'StreetHazards' not in msg
+
+
+def test_data_path_errors_of_other_datasets_name_their_type(cfg, tmp_path):
+    """mmseg's own datasets (no data_hint) get a hint naming their type, never the StreetHazards one."""
+    ds = cfg.test_dataloader.dataset
+    ds.type, ds.data_root = 'CityscapesDataset', str(tmp_path / 'cityscapes')
+    (msg, ) = [m for m in problems(cfg, 'test') if 'data_root' in m]  # (and the 19 vs 13 classes problems)
+    assert 'CityscapesDataset: the release in the layout its class reads' in msg and 'StreetHazards' not in msg
+
+
+def test_street_hazards_path_errors_keep_their_hint(cfg, tmp_path):
+    cfg.test_dataloader.dataset.data_root = str(tmp_path / 'sh')
+    (msg, ) = problems(cfg, 'test')
+    assert msg.endswith('(StreetHazards: unpack streethazards_train.tar and streethazards_test.tar, or generate a '
+                        f"copy with `python tools/dataset/generate_streethazards.py --out {tmp_path / 'sh'}`).")
