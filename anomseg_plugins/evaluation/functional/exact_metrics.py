@@ -72,6 +72,10 @@ def exact_level_counts(scores: ArrayLike,
                        name: str = 'scores') -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact level counts ``(pos, neg, thresholds)``, levels in descending score order.
 
+    Thresholds are the level's score for the levels holding positives and for the bottom level; a level holding
+    only negatives between two positive scores gets NaN (its scores differ), which no metric reads: the one
+    threshold reported, ``F1_threshold``, is always taken at a level holding positives (:mod:`.level_metrics`).
+
     Args:
         scores: anomaly scores of any shape (higher = more anomalous).
         labels: same shape, 1 = anomaly, 0 = normal, ``ignore_index`` = not evaluated.
