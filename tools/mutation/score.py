@@ -91,7 +91,8 @@ def main(argv=None):
         if sample is not None and not full:
             low, high = wilson(len(killed - eq), scored)
             print(f'{"":11s} random sample ({len(checked)} of its {len(sample)} run): 95% interval of the folder\'s '
-                  f'score {low:.1f}..{high:.1f}%')
+                  f'score {low:.1f}..{high:.1f}% (only while no test was written against this sample\'s survivors; '
+                  f'afterwards draw another sample, MUTATION_SEED)')
         if args.list:
             for k in alive:
                 print(f'    {k}: exit {checked[k]}')
