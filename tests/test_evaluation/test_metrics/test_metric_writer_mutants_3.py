@@ -9,8 +9,8 @@ import pytest
 from matplotlib import rc_context
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
-from sklearn.metrics import precision_recall_curve, roc_curve
 from test_anomaly_metric import make_samples
+from test_anomaly_results_files_and_figures import curve_of
 
 import anomseg_plugins.evaluation.metrics.anomaly_results_writer as writer
 from anomseg_plugins.evaluation import AnomalyMetric
@@ -55,17 +55,6 @@ def test_exact_per_image_path_names_the_scorer_of_bad_labels():
         metric.process({}, [sample.to_dict()])
 
 
-def _curve(seed, n):
-    rng = np.random.default_rng(seed)
-    labels = (rng.random(n) < 0.3).astype(int)
-    labels[:2] = (0, 1)
-    scores = rng.normal(size=n) + labels
-    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
-    precision, recall, _ = precision_recall_curve(labels, scores)
-    res = dict(AUROC=0.75, FPR95=0.5, AUPR=0.625, F1=0.5)
-    return dict(fpr=fpr, tpr=tpr, recall=recall, precision=precision), res
-
-
 def _figures(monkeypatch, tmp_path, curves, **kwargs):
     saved = {}
     monkeypatch.setattr(Figure, 'savefig', lambda fig, path, *a, **k: saved.update({path: fig}))
@@ -78,7 +67,7 @@ def test_dots_keep_their_scorers_colour_after_a_scorer_without_curves(tmp_path, 
     """A scorer's colour is fixed by its position (C0, C1, ...), also when an earlier scorer drew nothing (no
     anomalous pixel): the second scorer's curve and both its dots are C1, in both figures."""
     empty = {k: np.zeros(0) for k in ('fpr', 'tpr', 'recall', 'precision')}
-    curves = {'none': (empty, dict(AUROC=np.nan, FPR95=np.nan, AUPR=np.nan, F1=np.nan)), 'B': _curve(1, 60)}
+    curves = {'none': (empty, dict(AUROC=np.nan, FPR95=np.nan, AUPR=np.nan, F1=np.nan)), 'B': curve_of(1, 60)}
     roc, pr = _figures(monkeypatch, tmp_path, curves)
     for ax in (roc, pr):
         line, dot = ax.lines[0], ax.lines[1]
@@ -90,7 +79,7 @@ def test_dots_keep_their_scorers_colour_after_a_scorer_without_curves(tmp_path, 
 def test_legends_use_font_size_8(tmp_path, monkeypatch):
     """Both legends are drawn at font size 8, whatever the rc default."""
     with rc_context({'legend.fontsize': 14.0, 'font.size': 13.0}):
-        roc, pr = _figures(monkeypatch, tmp_path, {'A': _curve(0, 50), 'B': _curve(2, 50)})
+        roc, pr = _figures(monkeypatch, tmp_path, {'A': curve_of(0, 50), 'B': curve_of(2, 50)})
     for ax in (roc, pr):
         texts = ax.get_legend().get_texts()
         assert len(texts) == 2
@@ -99,7 +88,7 @@ def test_legends_use_font_size_8(tmp_path, monkeypatch):
 
 def test_plot_curves_thins_to_the_max_points_given(tmp_path, monkeypatch):
     """``max_points`` caps the plotted points of both curves (first and last point kept)."""
-    c, res = _curve(4, 400)
+    c, res = curve_of(4, 400)
     assert c['fpr'].size > 60 and c['recall'].size > 60
     roc, pr = _figures(monkeypatch, tmp_path, {'A': (c, res)}, max_points=30)
     for line, (x, y) in ((roc.lines[0], (c['fpr'], c['tpr'])), (pr.lines[0], (c['recall'], c['precision']))):
