@@ -87,6 +87,7 @@ import cv2
 import numpy as np
 import torch
 
+from .level_metrics import check_ignore_index
 from .pooled_histogram import ScoreHistogram, bin_lower_edges, score_bins
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,12 @@ def _labels(labels: ArrayLike, name: str) -> np.ndarray:
 
 
 def _components(mask: np.ndarray) -> Tuple[int, np.ndarray]:
-    """``(count incl. background, (H, W) int32 labels)`` of the 8-connected components of a bool mask."""
+    """``(count incl. background, (H, W) int32 labels)`` of the 8-connected components of a bool mask.
+
+    An empty mask (a zero-size side) has the background only: OpenCV would crash the process on it (segfault).
+    """
+    if mask.size == 0:
+        return 1, np.zeros(mask.shape, np.int32)
     num, lab = cv2.connectedComponents(np.ascontiguousarray(mask).view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
     return int(num), lab
 
@@ -170,7 +176,7 @@ class _ImageGroundTruth:
 
     def __init__(self, labels: np.ndarray, ignore_index: int, min_gt_size: int, min_pred_size: int,
                  candidates: Optional[np.ndarray], name: str) -> None:
-        valid = labels != ignore_index
+        valid = labels != check_ignore_index(ignore_index, name)
         gt = labels == 1
         bad = valid & ~gt & (labels != 0)
         if bad.any():
@@ -393,7 +399,7 @@ class ComponentAccumulator:
                  name: str = 'scores') -> None:
         self.min_pred_size, self.min_gt_size = component_sizes('anomaly', min_pred_size, min_gt_size)
         self.num_bits = int(num_bits)
-        self.ignore_index = ignore_index
+        self.ignore_index = check_ignore_index(ignore_index, name)
         if not isinstance(cache_bytes, (int, np.integer)) or cache_bytes < 0:
             raise ValueError(f'{name}: component cache_bytes must be an int >= 0, got {cache_bytes!r}')
         self.cache_bytes = int(cache_bytes)
@@ -502,8 +508,10 @@ class ComponentAccumulator:
         targets = centre * 2.0**self.grid_exponents
         idx = np.clip(np.searchsorted(flagged, targets), 0, flagged.size - 1)
         below = np.clip(idx - 1, 0, None)
-        log_t = np.log(targets)
-        use_below = np.abs(np.log(flagged[below]) - log_t) <= np.abs(np.log(flagged[idx]) - log_t)
+        # nearer in log distance: log t - log b <= log i - log t <=> t^2 <= b * i (ties: below, the higher threshold);
+        # t^2 = centre^2 * 2^(2e) is exact where a tie with integer counts can occur (2e an integer)
+        targets_sq = float(centre)**2 * 2.0**(2 * self.grid_exponents)
+        use_below = targets_sq <= flagged[below].astype(np.float64) * flagged[idx]
         chosen = np.where(use_below, below, idx)
         grid = np.unique(codes[chosen])[::-1]
         if best is not None and best not in grid:  # k = 0 is the current threshold itself

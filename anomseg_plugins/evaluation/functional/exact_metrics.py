@@ -15,7 +15,7 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from .level_metrics import metrics_from_level_counts
+from .level_metrics import check_ignore_index, metrics_from_level_counts
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -38,9 +38,10 @@ def valid_scores_and_labels(scores: ArrayLike,
         ``(scores, labels)``: float32 ``(M,)`` and bool ``(M,)`` (True = anomaly).
 
     Raises:
-        ValueError: shapes differ, labels hold values other than 0, 1 and ``ignore_index``, or a
-            score of a kept pixel is NaN/inf (the message names ``name``, e.g. the scorer).
+        ValueError: ``ignore_index`` is 0 or 1, shapes differ, labels hold values other than 0, 1 and
+            ``ignore_index``, or a score of a kept pixel is NaN/inf (the message names ``name``, e.g. the scorer).
     """
+    check_ignore_index(ignore_index, name)
     scores = to_numpy(scores)
     labels = to_numpy(labels)
     if scores.shape != labels.shape:
@@ -84,8 +85,8 @@ def exact_level_counts(scores: ArrayLike,
     neg_sorted = np.sort(scores[~labels])  # the expensive step: O(N log N) on the normal pixels
     pos_sorted = np.sort(scores[labels])[::-1]
     if pos_sorted.size == 0:
-        return (np.zeros(1, np.int64), np.array([neg_sorted.size],
-                                                np.int64), np.array([neg_sorted[0] if neg_sorted.size else np.nan]))
+        lowest = neg_sorted[0] if neg_sorted.size else np.nan
+        return np.zeros(1, np.int64), np.array([neg_sorted.size], np.int64), np.array([lowest], np.float64)
     starts = np.r_[0, np.flatnonzero(np.diff(pos_sorted)) + 1]
     uniq = pos_sorted[starts]  # distinct positive scores, descending
     pos_count = np.diff(np.r_[starts, pos_sorted.size])

@@ -40,6 +40,18 @@ logger = logging.getLogger(__name__)
 FPR_RULES = ('first', 'nearest')
 
 
+def check_ignore_index(ignore_index: Optional[int], name: str = 'scores') -> Optional[int]:
+    """``ignore_index`` if it can mark pixels to drop from 0 / 1 anomaly labels, else a ValueError naming ``name``.
+
+    0 and 1 are the label values themselves (normal, anomaly): as ``ignore_index`` they would silently drop every
+    normal or every anomalous pixel, leaving every metric undefined.
+    """
+    if ignore_index is not None and ignore_index in (0, 1):
+        raise ValueError(f'{name}: ignore_index={ignore_index} is an anomaly label value (0 normal, 1 anomaly), '
+                         'so it cannot mark pixels to leave out; use another value (the datasets use 255) or None')
+    return ignore_index
+
+
 def _check_rule(fpr_rule: str) -> None:
     if fpr_rule not in FPR_RULES:
         raise ValueError(f'fpr_rule must be one of {FPR_RULES}, got {fpr_rule!r}')
@@ -84,18 +96,24 @@ def warn_degenerate(result: Dict[str, float], name: str) -> None:
                        'AUROC is 0.5 and FPR95 is 100%')
 
 
+def _level_counts(pos: np.ndarray, neg: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """``pos`` and ``neg`` as int64 arrays, or a ValueError unless they are 1-d and of one length."""
+    pos = np.asarray(pos, dtype=np.int64)
+    neg = np.asarray(neg, dtype=np.int64)
+    if pos.shape != neg.shape or pos.ndim != 1:
+        raise ValueError(f'pos and neg must be 1-d arrays of one length, got shapes {pos.shape}, {neg.shape}')
+    return pos, neg
+
+
 def _metrics(pos, neg, thresholds, recall_level, fpr_rule):
     _check_rule(fpr_rule)
     if not 0.0 < recall_level <= 1.0:
         raise ValueError(f'recall_level must be in (0, 1], got {recall_level}')
-    pos = np.asarray(pos, dtype=np.int64)
-    neg = np.asarray(neg, dtype=np.int64)
+    pos, neg = _level_counts(pos, neg)
     if not callable(thresholds):
         thresholds = np.asarray(thresholds, dtype=np.float64)
         if thresholds.shape != pos.shape:
             raise ValueError(f'thresholds of shape {thresholds.shape} do not match the counts {pos.shape}')
-    if pos.shape != neg.shape or pos.ndim != 1:
-        raise ValueError(f'pos and neg must be 1-d arrays of one length, got shapes {pos.shape}, {neg.shape}')
     nan = float('nan')
     out = dict(AUROC=nan, AUPR=nan, FPR95=nan, F1=nan, F1_threshold=nan, num_pos=0, num_neg=0, num_levels=0)
     if pos.size == 0:
@@ -195,9 +213,11 @@ def curves_from_level_counts(pos: np.ndarray, neg: np.ndarray) -> Dict[str, np.n
         dict with ``fpr``, ``tpr`` (ROC, starting at (0, 0)) and ``recall``, ``precision`` (PR, one point
         per level holding positives, as ``sklearn.metrics.precision_recall_curve`` without its final
         (0, 1) point). Empty arrays where the curve is undefined.
+
+    Raises:
+        ValueError: ``pos`` and ``neg`` are not 1-d arrays of one length.
     """
-    pos = np.asarray(pos, dtype=np.int64)
-    neg = np.asarray(neg, dtype=np.int64)
+    pos, neg = _level_counts(pos, neg)
     empty = np.zeros(0)
     tps = np.cumsum(pos)
     fps = np.cumsum(neg)

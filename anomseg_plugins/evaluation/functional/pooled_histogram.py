@@ -55,7 +55,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .level_metrics import curves_from_level_counts, fpr_bin_bound, metrics_from_level_counts
+from .level_metrics import check_ignore_index, curves_from_level_counts, fpr_bin_bound, metrics_from_level_counts
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -96,7 +96,7 @@ class ScoreHistogram:
 
     Args:
         num_bits: bits of the float32 pattern kept (9..24); bin relative width ``2^-(num_bits - 9)``.
-        ignore_index: label of pixels to drop.
+        ignore_index: label of pixels to drop (not 0 or 1, the label values; None: drop none).
         name: named in error and warning messages (e.g. the scorer).
 
     Attributes:
@@ -108,7 +108,7 @@ class ScoreHistogram:
         self.num_bits = _check_bits(num_bits)
         self.block_bits = self.num_bits - 9
         self.block_size = 1 << self.block_bits
-        self.ignore_index = ignore_index
+        self.ignore_index = check_ignore_index(ignore_index, name)
         self.name = name
         self.blocks: Dict[int, np.ndarray] = {}
 
@@ -297,8 +297,17 @@ class ScoreHistogram:
         return out
 
     def set_blocks(self, block_ids: Sequence[int], counts: np.ndarray) -> 'ScoreHistogram':
-        """Replace the state by ``counts`` ``(2, len(block_ids), block_size)`` (empty blocks dropped)."""
-        self._set_blocks(np.asarray(block_ids, np.int64), np.asarray(counts, np.int64))
+        """Replace the state by ``counts`` ``(2, len(block_ids), block_size)`` (empty blocks dropped).
+
+        Raises:
+            ValueError: a block id outside -256..255 (the ids of finite float32 scores).
+        """
+        block_ids = np.asarray(block_ids, np.int64)
+        bad = block_ids[(block_ids < -_NUM_BLOCKS // 2) | (block_ids >= _NUM_BLOCKS // 2)]
+        if bad.size:
+            raise ValueError(f'{self.name}: block ids must lie in {-_NUM_BLOCKS // 2}..{_NUM_BLOCKS // 2 - 1} '
+                             f'(sign and exponent of a float32 score); got {bad[:10].tolist()}')
+        self._set_blocks(block_ids, np.asarray(counts, np.int64))
         return self
 
     def reset(self) -> None:

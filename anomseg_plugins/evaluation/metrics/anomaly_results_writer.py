@@ -176,6 +176,8 @@ def json_safe(obj: Any) -> Any:
 _FID_SUFFIX = '_leftImg8bit'
 #: float16 spacing relative to the map's value range above which saving loses precision worth a warning.
 FLOAT16_WARN_STEP = 1e-3
+#: float16 rounds magnitudes below this to at most 65504 (its maximum) and from it on to infinity.
+FLOAT16_OVERFLOW = 65520.0
 
 
 def submission_fid(img_path: str) -> str:
@@ -220,6 +222,14 @@ def write_submission_map(submission_dir: str, scorer: str, fid: str, score_map: 
     return path
 
 
+def float16_step(value: float) -> float:
+    """The float16 step at ``|value|`` (``|value| < FLOAT16_OVERFLOW``): the spacing of the binade its float16
+    rounding falls in (subnormals: 2^-24). Unlike ``np.spacing``, finite at 65504, the float16 maximum."""
+    rounded = abs(float(np.float16(value)))
+    exponent = math.frexp(rounded)[1] - 1 if rounded else -14  # rounded = m * 2**exponent, 1 <= m < 2
+    return 2.0**(max(exponent, -14) - 10)
+
+
 def float16_loss(score_map: np.ndarray) -> Optional[str]:
     """Why saving ``score_map`` as float16 loses precision, or ``None``.
 
@@ -234,11 +244,11 @@ def float16_loss(score_map: np.ndarray) -> Optional[str]:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return 'the map holds NaN or infinite values'
     big = max(abs(lo), abs(hi))
-    if big > float(np.finfo(np.float16).max):
+    if big >= FLOAT16_OVERFLOW:
         return f'its values reach {big:.4g}, beyond the float16 maximum 65504 (stored as infinite)'
     if hi == lo:
         return None
-    step = float(np.spacing(np.float16(big)))
+    step = float16_step(big)
     if step > FLOAT16_WARN_STEP * (hi - lo):
         return (f'its values span [{lo:.4g}, {hi:.4g}]; float16 steps of {step:.3g} there are '
                 f'{step / (hi - lo):.1e} of the range (> {FLOAT16_WARN_STEP:g}), so close scores merge')

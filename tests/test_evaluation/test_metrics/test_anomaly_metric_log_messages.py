@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import reference_component_metrics as official
 import torch
-from mmengine.logging import MMLogger
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from test_anomaly_metric import energy_scale_samples
@@ -20,29 +19,6 @@ from test_anomaly_metric_components import MAPS, SIZES, SecondLogit, hand_maps, 
 from anomseg_plugins.evaluation import AnomalyMetric
 from anomseg_plugins.evaluation.functional import official_threshold
 from anomseg_plugins.scorers import BaseAnomalyScorer, MaxLogit
-
-
-class _Records(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
-@pytest.fixture
-def logged():
-    """``(message, level)`` of every record the current MMLogger handles during the test."""
-    logger = MMLogger.get_current_instance()
-    handler = _Records()
-    logger.addHandler(handler)
-    old = logger.level
-    logger.setLevel(logging.INFO)
-    yield lambda: [(r.getMessage(), r.levelno) for r in handler.records]
-    logger.removeHandler(handler)
-    logger.setLevel(old)
 
 
 def table_cells(text):

@@ -8,7 +8,6 @@ import threading
 import numpy as np
 import pytest
 import torch
-from mmengine.logging import MMLogger
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from sklearn.metrics import roc_auc_score
@@ -23,29 +22,6 @@ from anomseg_plugins.evaluation import AnomalyMetric
 from anomseg_plugins.scorers import MaxLogit
 
 H, W, C = 24, 32, 5
-
-
-class _Records(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
-@pytest.fixture
-def logged():
-    """``(message, level)`` of every record the current MMLogger handles during the test."""
-    logger = MMLogger.get_current_instance()
-    handler = _Records()
-    logger.addHandler(handler)
-    old = logger.level
-    logger.setLevel(logging.INFO)
-    yield lambda: [(r.getMessage(), r.levelno) for r in handler.records]
-    logger.removeHandler(handler)
-    logger.setLevel(old)
 
 
 class Plain(nn.Module):
