@@ -131,8 +131,9 @@ def plot_curves(curves: Curves, out_dir: str, recall_level: float = 0.95, max_po
             pr.plot(
                 x, y, color=color, lw=1.5, label=f'{name}: AUPR {100 * res["AUPR"]:.2f}, '
                 f'F1 {100 * res["F1"]:.2f}')
-            f1 = 2 * c['precision'] * c['recall'] / np.maximum(c['precision'] + c['recall'], 1e-12)
-            k = int(np.argmax(f1))
+            # the best-F1 point: F1 / 2 = PR / (P + R) has the same argmax (no constant factor to round)
+            half_f1 = c['precision'] * c['recall'] / np.maximum(c['precision'] + c['recall'], 1e-12)
+            k = int(np.argmax(half_f1))
             pr.plot([c['recall'][k]], [c['precision'][k]], 'o', color=color, ms=5)
     roc.plot([0, 1], [0, 1], ':', color='0.6', lw=1)
     roc.axhline(recall_level, ls='--', color='0.6', lw=0.8)

@@ -6,6 +6,8 @@ without anomalous pixels, the grid of a tiny image without anomalies, the grid w
 integers, the cache size of a large image, a zero cap with a one-pixel image, a final threshold on the grid's edge)."""
 import logging
 import math
+import re
+import warnings
 import zlib
 from fractions import Fraction
 
@@ -241,9 +243,10 @@ def test_grid_without_anomalous_pixels_on_a_tiny_image_is_centred_on_one_pixel()
 
 
 def test_grid_holds_the_current_threshold_when_pooled_counts_exceed_float64_integers():
-    """Pooled counts above 2^53 (here 2^60 normal pixels above the only anomaly, set through ``set_blocks``) cannot
-    be told apart in float64, so the flagged-count search lands on the level above; the grid still contains the
-    current best-F1 threshold's bin."""
+    """Pooled flagged counts 2^60 + 3 (normal pixels scored 0.9, 2^60 of them set through ``set_blocks``) and 2^60 + 4
+    (the only anomaly's level, current threshold) are one float64: the grid targets up to the current count (ties
+    go to the higher threshold) take the level of 0.9, those above it the current threshold's own level, so the grid
+    holds both levels, in descending code order (no target is lost to the equal float64 counts)."""
     scores = np.array([[0.5, 0.9], [0.9, 0.9]], np.float32)
     labels = np.array([[1, 0], [0, 0]], np.uint8)
     hist = pooled((scores, labels))
@@ -257,7 +260,7 @@ def test_grid_holds_the_current_threshold_when_pooled_counts_exceed_float64_inte
     acc = ComponentAccumulator(1, 1, cache_bytes=0)
     acc.add(scores, labels, hist)
     assert acc.mode == 'grid'
-    np.testing.assert_array_equal(acc.grid, [high, low])  # the level of 0.9 (searched) and that of 0.5 (added)
+    np.testing.assert_array_equal(acc.grid, [high, low])  # the levels of 0.9 and of 0.5 (the current threshold)
 
 
 def test_cache_size_of_a_large_image_is_that_of_zlib_rle_with_default_memory():
@@ -376,3 +379,178 @@ def test_grid_tie_at_a_half_octave_goes_to_the_higher_threshold():
         for s in (10.0, 9.0, 8.0, 7.0, 6.0, 5.0) if score_bins(np.array([s], np.float32), 22)[0] in acc.grid
     }
     assert grid_scores == {10.0, 9.0, 8.0, 6.0, 5.0}  # 7 (36 flagged) is nearest to no target once the tie goes to 8
+
+
+# ---------------------------------------------------------------------------------------------- round 4
+def test_smallest_grid_settings_are_accepted():
+    """The documented minimum (``grid_octaves``, ``grid_per_octave``, ``fine_per_octave`` 1) is valid: one coarse
+    step each way, and the fine part at 1 per octave over 2 octaves adds the exponents +-2."""
+    acc = ComponentAccumulator(1, 1, grid_octaves=1, grid_per_octave=1, fine_octaves=2, fine_per_octave=1)
+    np.testing.assert_array_equal(acc.grid_exponents, [-2.0, -1.0, 0.0, 1.0, 2.0])
+    acc = ComponentAccumulator(1, 1, grid_octaves=1, grid_per_octave=1, fine_octaves=0, fine_per_octave=1)
+    np.testing.assert_array_equal(acc.grid_exponents, [-1.0, 0.0, 1.0])
+
+
+def test_histogram_with_other_bits_is_refused_with_both_bit_counts():
+    """A pooled histogram of another ``num_bits`` is refused by ``add`` and ``result``, naming the scorer and both
+    bit counts; nothing is added."""
+    scores, labels = square_case()
+    hist = ScoreHistogram(16)
+    hist.update(scores, labels)
+    acc = ComponentAccumulator(1, 1, name='msp')
+    msg = '^msp: the pooled histogram has 16 bits, the component accumulator 22$'
+    with pytest.raises(ValueError, match=msg):
+        acc.add(scores, labels, hist)
+    with pytest.raises(ValueError, match=msg):
+        acc.result(hist)
+    assert acc.num_images == 0 and acc.nbytes == 0
+
+
+def test_grid_thresholds_flagging_no_pooled_pixel_raise_no_numpy_warning():
+    """Grid thresholds above every pooled score (pooled count 0: an infinite log distance) are simply not used: the
+    result comes without numpy's divide-by-zero ``RuntimeWarning`` (here the image that set the grid was dropped)."""
+    big, big_labels = ranked_image()
+    acc = ComponentAccumulator(1, 1, cache_bytes=0)
+    acc.add(big, big_labels, pooled((big, big_labels)))
+    acc.drop_last()
+    small = np.arange(1, 101, dtype=np.float32).reshape(10, 10)
+    small_labels = (small > 90).astype(np.uint8)
+    hist = pooled((small, small_labels))
+    acc.add(small, small_labels, hist)
+    assert np.count_nonzero(flagged(acc.grid, small) == 0) == acc.grid.size - 1
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        res = acc.result(hist)
+    assert res['threshold'] == 1.0 and res['threshold_gap'] == 9.0  # the one grid threshold flagging pixels
+
+
+def with_pixels(hist, score, label, count):
+    """``hist`` plus ``count`` pixels of ``score`` (normal: label 0, anomalous: 1), set through ``set_blocks``."""
+    code = int(score_bins(np.array([score], np.float32), hist.num_bits)[0])
+    ids = sorted(set(hist.block_ids) | {code >> hist.block_bits})
+    counts = hist.dense_blocks(ids)
+    counts[label, ids.index(code >> hist.block_bits), code & (hist.block_size - 1)] += count
+    return hist.set_blocks(ids, counts)
+
+
+def exact_nearest_levels(counts, centre, exponents):
+    """Brute force in integers: indices of the levels (pooled flagged counts, increasing) nearest in log distance to
+    ``centre * 2^e`` for each ``e`` (multiples of 1/16); ties go to the smaller count (the higher threshold)."""
+    chosen = set()
+    for e in exponents:
+        k = int(16 * e)
+        assert k == 16 * e
+        j = 0
+        # level j is at least as near as j + 1 <=> t^2 <= c_j c_(j+1) <=> centre^32 2^(2k) <= (c_j c_(j+1))^16
+        target = centre**32 * 2**max(2 * k, 0)
+        while j + 1 < len(counts) and target > (counts[j] * counts[j + 1])**16 * 2**max(-2 * k, 0):
+            j += 1
+        chosen.add(j)
+    return sorted(chosen)
+
+
+def test_grid_holds_the_exactly_nearest_levels_when_all_counts_are_one_float64():
+    """Pooled flagged counts 2^60 + 2, 2^60 + 3 (the anomaly's level, current threshold), 2^60 + 4 are one float64:
+    the grid still holds each level nearest to a target, in descending code order; the current threshold's level is
+    the target 2^0 itself, although the float search for its count lands on the level above."""
+    scores = np.array([[0.9, 0.5], [0.1, 0.9]], np.float32)
+    labels = np.array([[0, 1], [0, 0]], np.uint8)
+    hist = with_pixels(pooled((scores, labels)), 0.9, 0, 2**60)
+    counts = [2**60 + 2, 2**60 + 3, 2**60 + 4]
+    assert hist.compute(warn=False)['F1_threshold'] == bin_lower_edges(score_bins(np.float32([0.5]), 22), 22)[0]
+    acc = ComponentAccumulator(1, 1, cache_bytes=0)
+    acc.add(scores, labels, hist)
+    levels = score_bins(np.array([0.9, 0.5, 0.1], np.float32), 22)
+    assert exact_nearest_levels(counts, counts[1], acc.grid_exponents) == [0, 1, 2]
+    assert acc.grid.dtype == np.int64
+    np.testing.assert_array_equal(acc.grid, levels)
+
+
+def test_grid_target_just_below_the_top_count_takes_the_top_level_beyond_float64_integers():
+    """Pooled flagged counts f0 = 10^17 (top level), f0 + 1, C / 2 and C (the anomalies' level, current threshold)
+    with C = 237841423000544210: the target C * 2^-1.25 lies below f0 (exactly: C^4 < 32 f0^4), so the top level is
+    nearest to it; the level of f0 + 1 is nearest to no target and stays out of the grid, although in float64 the
+    target's square exceeds f0 (f0 + 1) (comparing them would take f0 + 1)."""
+    f0, c = 10**17, 237841423000544210
+    counts = [f0, f0 + 1, c // 2, c]
+    assert c % 2 == 0 and c**4 < 32 * f0**4 and float(c)**2 * 2.0**-2.5 > float(f0) * float(f0 + 1)
+    scores = np.array([[0.9, 0.7], [0.5, 0.3]], np.float32)
+    labels = np.array([[0, 0], [0, 1]], np.uint8)
+    hist = pooled((scores, labels))
+    for score, label, count in ((0.9, 0, f0), (0.7, 0, 1), (0.5, 0, c // 2 - f0 - 1), (0.3, 1, c - c // 2)):
+        hist = with_pixels(hist, score, label, count - 1)  # the image holds one pixel of each level
+    levels = score_bins(np.array([0.9, 0.7, 0.5, 0.3], np.float32), 22)
+    assert hist.compute(warn=False)['F1_threshold'] == bin_lower_edges(levels[3:], 22)[0]
+    acc = ComponentAccumulator(1, 1, cache_bytes=0)
+    acc.add(scores, labels, hist)
+    nearest = exact_nearest_levels(counts, c, acc.grid_exponents)
+    assert nearest == [0, 2, 3]
+    np.testing.assert_array_equal(acc.grid, levels[nearest])
+
+
+# ---------------------------------------------------------------------------------------------- round 5
+@pytest.mark.parametrize('value', [2.5, np.float64(3.0), True, '3'])
+def test_component_sizes_refuse_non_integer_sizes(value):
+    """A size that is not an integer (a float, even an integral one, a bool, a string) is refused with its repr, for
+    either limit; numpy integers are accepted and come back as ``int``."""
+    for key in ('min_pred_size', 'min_gt_size'):
+        msg = rf'^component {key} must be an int >= 0 \(pixels\), got {re.escape(repr(value))}$'
+        with pytest.raises(ValueError, match=msg):
+            cm.component_sizes('obstacle', **{key: value})
+    got = cm.component_sizes('obstacle', np.int64(7), np.uint8(3))
+    assert got == (7, 3) and [type(v) for v in got] == [int, int]
+
+
+def test_add_refuses_scores_and_labels_of_different_shapes_naming_both():
+    """Scores and labels of different shapes are refused by ``add`` with the scorer's name and both shapes; nothing
+    is added."""
+    scores, labels = square_case()
+    acc = ComponentAccumulator(1, 1, name='msp')
+    msg = r'^msp: scores of shape \(8, 7\) and labels of shape \(8, 8\) differ$'
+    with pytest.raises(ValueError, match=msg):
+        acc.add(scores[:, :7], labels, pooled((scores, labels)))
+    assert acc.num_images == 0 and acc.nbytes == 0
+
+
+def test_merging_exact_accumulators_adds_their_cache_bytes():
+    """Two exact-mode shards merged hold the bytes of both caches (the cap is checked against that sum at the next
+    ``add``: a cap one byte below the three images' bytes then switches to grid mode)."""
+    rng = np.random.default_rng(7)
+    data = [random_image(rng, (48, 64)) for _ in range(3)]
+    first, second = ComponentAccumulator(4, 2), ComponentAccumulator(4, 2)
+    hist = feed(data[:1], first)
+    feed(data[1:2], second, hist)
+    sizes = first.nbytes, second.nbytes
+    assert min(sizes) > 0 and sizes[0] != sizes[1]
+    first.merge(second)
+    assert first.mode == 'exact' and first.nbytes == sum(sizes) and first.num_images == 2
+    alone = ComponentAccumulator(4, 2)
+    feed(data[2:], alone, ScoreHistogram(22))
+    for slack, mode in ((0, 'exact'), (-1, 'grid')):
+        acc = ComponentAccumulator(4, 2, cache_bytes=sum(sizes) + alone.nbytes + slack)
+        one = feed(data[:1], acc)
+        other = ComponentAccumulator(4, 2)
+        feed(data[1:2], other, one)
+        acc.merge(other)
+        feed(data[2:], acc, one)
+        assert acc.mode == mode, slack
+
+
+@pytest.mark.parametrize('cache_bytes', [1 << 30, 0], ids=['exact', 'grid'])
+def test_accumulator_with_another_ignore_index_voids_those_pixels(cache_bytes):
+    """With ``ignore_index=2`` the pixels labelled 2 are void in both modes: the result is that of
+    ``image_component_stats`` with the same ignore index at the threshold used (a void pixel inside the false
+    positive splits nothing but leaves it out of the ROI)."""
+    scores, labels = square_case()
+    labels[5, 5:7] = 2  # half the false positive (scored 0.9) is void
+    labels[0, 0] = 2
+    acc = ComponentAccumulator(1, 1, ignore_index=2, cache_bytes=cache_bytes)
+    hist = ScoreHistogram(22, ignore_index=2)
+    res = acc.result(feed([(scores, labels)], acc, hist))
+    assert res['mode'] == ('exact' if cache_bytes else 'grid') and res['threshold_gap'] == 0.0
+    thr = cm.official_threshold(res['threshold'])
+    want = image_component_stats(scores, labels, thr, 1, 1, ignore_index=2)[0]
+    np.testing.assert_array_equal(res['stats'], want)
+    voided = np.where(labels == 2, 255, labels).astype(np.uint8)
+    np.testing.assert_array_equal(want, image_component_stats(scores, voided, thr, 1, 1)[0])
+    assert want[NUM_GT] == 1 and want[SIOU_GT] == 1.0 and want[NUM_PRED] == 2 and want[PREC] == 1.0

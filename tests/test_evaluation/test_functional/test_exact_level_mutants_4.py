@@ -4,8 +4,11 @@ the float32 scores and int64 level counts returned, integer reading of float32 c
 result, the tightness of the ``'nearest'`` FPR bin bound with two positives in a bin, ``thin_curve`` at exactly
 ``max_points`` points, the warning for a single normal pixel, the ten invalid labels listed in the message and
 ``num_levels`` with empty levels handed in, ``check_ignore_index``'s default name, the ``'nearest'`` FPR bin bound
-when the bins read a recall below the level, float32 counts in ``fpr_bin_bound`` and ``thin_curve``'s default."""
+when the bins read a recall below the level, float32 counts in ``fpr_bin_bound`` and ``thin_curve``'s default,
+``fpr_at_recall``'s default level, half-precision score tensors, a zero recall level, non-numeric thresholds and
+the FPR bin bound with a single normal pixel."""
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from reference_metrics import fpr_first, fpr_nearest
 from sklearn.metrics import average_precision_score, roc_auc_score
 from test_input_checks import _ignore_index_message
 
-from anomseg_plugins.evaluation.functional import (auroc, average_precision, check_ignore_index,
+from anomseg_plugins.evaluation.functional import (ScoreHistogram, auroc, average_precision, check_ignore_index,
                                                    curves_from_level_counts, exact_anomaly_metrics, exact_level_counts,
                                                    fpr_at_recall, fpr_bin_bound, metrics_from_level_counts, thin_curve,
                                                    valid_scores_and_labels)
@@ -286,3 +289,91 @@ def test_thin_curve_keeps_at_most_2000_points_by_default():
     got_x, got_y = thin_curve(x, -x)
     assert got_x.size == 2000 and (got_x[0], got_x[-1]) == (0.0, 2000.0)
     np.testing.assert_array_equal(got_y, -got_x)
+
+
+def test_fpr_at_recall_reads_95_percent_recall_by_default():
+    """Without ``recall_level`` ``fpr_at_recall`` is the FPR at 95 % recall (the reference's first-rule FPR95), on a
+    map where the FPR at 90 % and at 100 % recall differ from it."""
+    # mutant: fpr_at_recall 1
+    rng = np.random.default_rng(5)
+    labels = (np.arange(300) < 40).astype(np.uint8)
+    scores = (rng.standard_normal(300) + 2.0 * labels).astype(np.float32)
+    want = fpr_first(labels, scores, 0.95)
+    assert fpr_first(labels, scores, 0.9) != want != fpr_first(labels, scores, 1.0)
+    assert fpr_at_recall(scores, labels) == pytest.approx(want, abs=1e-12)
+    nearest = fpr_nearest(labels, scores.astype(np.float64), 0.95)
+    assert fpr_at_recall(scores, labels, fpr_rule='nearest') == pytest.approx(nearest, abs=1e-12)
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_half_precision_tensor_scores_are_evaluated_as_their_float32_values(dtype):
+    """bfloat16 (which numpy cannot hold) and float16 score tensors are read as the float32 values they hold: the
+    valid scores are float32 and the metrics are sklearn's on those values."""
+    # mutant: to_numpy 2
+    rng = np.random.default_rng(6)
+    labels = (rng.random(200) < 0.3).astype(np.uint8)
+    labels[:2] = (0, 1)
+    tensor = torch.from_numpy(rng.standard_normal(200) + labels).to(dtype)
+    values = tensor.float().numpy()
+    got_scores, got_labels = valid_scores_and_labels(tensor, labels)
+    assert got_scores.dtype == np.float32
+    np.testing.assert_array_equal(got_scores, values)
+    np.testing.assert_array_equal(got_labels, labels.astype(bool))
+    res = exact_anomaly_metrics(tensor, torch.from_numpy(labels))
+    assert res['AUROC'] == pytest.approx(roc_auc_score(labels, values), abs=1e-12)
+    assert res['AUPR'] == pytest.approx(average_precision_score(labels, values), abs=1e-12)
+
+
+def test_recall_level_zero_is_refused():
+    """A recall level of 0 (every threshold reaches it) is outside (0, 1] and refused with the message, as are
+    negative ones; the smallest positive level is accepted."""
+    # mutant: _metrics 4
+    pos, neg, thr = np.array([1, 1]), np.array([1, 1]), np.array([2.0, 1.0])
+    for level in (0.0, -0.5):
+        with pytest.raises(ValueError, match=re.escape(f'recall_level must be in (0, 1], got {level}') + '$'):
+            metrics_from_level_counts(pos, neg, thr, recall_level=level)
+        with pytest.raises(ValueError, match=re.escape(f'recall_level must be in (0, 1], got {level}') + '$'):
+            fpr_at_recall(np.array([2.0, 1.0], np.float32), np.array([1, 0], np.uint8), level)
+    assert metrics_from_level_counts(pos, neg, thr, recall_level=1e-300)['FPR95'] == 0.5
+
+
+def test_thresholds_are_read_as_numbers_up_front():
+    """The thresholds are converted to float64 before any metric: a non-numeric one is refused even on a level no
+    metric reads (F1 reads only the first level here) and even when no metric is defined (no positive)."""
+    # mutant: _metrics 17
+    with pytest.raises(ValueError, match='could not convert'):
+        metrics_from_level_counts([1, 0], [0, 2], [0.5, 'low'])
+    with pytest.raises(ValueError, match='could not convert'):
+        metrics_from_level_counts([0, 0], [1, 2], ['high', 'low'])
+    # numeric strings and ints are numbers
+    assert metrics_from_level_counts([1, 0], [0, 2], ['0.5', 0])['F1_threshold'] == 0.5
+
+
+def test_fpr_bin_bound_with_a_single_normal_pixel():
+    """With one normal pixel, sharing the bin of the last positive, the FPR95 bound is the whole FPR (1), and it is
+    reached: the exact FPR is 0 (the normal pixel scores just below that positive), the binned one 1."""
+    # mutant: fpr_bin_bound 29
+    pos, neg = np.array([1, 1]), np.array([0, 1])
+    for rule in ('first', 'nearest'):
+        assert fpr_bin_bound(pos, neg, 0.95, rule) == 1.0
+    scores = np.array([2.0, 1.00001, 1.0], np.float32)  # the last two share a 22-bit bin (width 1.2e-4 relative)
+    labels = np.array([1, 1, 0], np.uint8)
+    hist = ScoreHistogram.from_scores(scores, labels)
+    np.testing.assert_array_equal(hist.level_counts()[0], pos)
+    np.testing.assert_array_equal(hist.level_counts()[1], neg)
+    for rule in ('first', 'nearest'):
+        assert exact_anomaly_metrics(scores, labels, fpr_rule=rule)['FPR95'] == 0.0
+        assert hist.compute(fpr_rule=rule)['FPR95'] == 1.0
+        assert hist.error_bounds(fpr_rule=rule)['FPR95'] == 1.0
+
+
+def test_fpr_bin_bound_reads_float32_positive_counts_as_integers():
+    """Positive counts handed in as float32 are summed exactly, like int64 counts: with 2**24 + 1 positives the first
+    bin misses full recall (float32's rounded total would say it reaches it), so the bound at recall 1 is that of
+    the last bin, which holds the only negative."""
+    # mutants: fpr_bin_bound 7/9
+    big = 1 << 24
+    pos = np.array([big, 1], np.float32)  # both exact in float32, their float32 sum is not
+    neg = np.array([0, 1], np.float32)
+    for rule in ('first', 'nearest'):
+        assert fpr_bin_bound(pos, neg, 1.0, rule) == fpr_bin_bound(pos.astype(np.int64), neg, 1.0, rule) == 1.0

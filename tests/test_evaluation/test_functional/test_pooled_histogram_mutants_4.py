@@ -3,10 +3,14 @@ label device and degenerate batch sizes (run on CPU tensors, as in ``test_torch_
 exact error messages, the 24-bit limit, ``repr``, ``update``'s name, the state restored by ``set_blocks``, the
 dtypes of an empty histogram's levels, the operating points at exact ties and at their defaults, ``score_bins`` of
 float64 input, -0.0 in a batch binned in two ranges either side of zero, empty numpy batches, the shape-mismatch
-message and the sign of bin 0's lower edge."""
+message, the sign of bin 0's lower edge, the edges of int32 bin indices, the rejected block ids listed by
+``set_blocks``, ``add`` with a non-positive sign and the tie bounds with a single pixel of one class."""
+import re
+
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
 from test_pooled_histogram import reference_level_counts, same_counts
 
 from anomseg_plugins.evaluation.functional import ScoreHistogram, bin_lower_edges, score_bins
@@ -195,6 +199,41 @@ def test_empty_histogram_levels_have_the_dtypes_of_a_filled_one():
     assert [a.size for a in empty] == [0, 0, 0]
 
 
+def test_set_blocks_lists_the_first_ten_rejected_ids_as_integers():
+    """Block ids arrive as float64 from a float all-reduce: out-of-range ones are reported as the integers they are,
+    the first ten in the given order, and the state is left as it was."""
+    # mutants: set_blocks 3/23
+    hist = ScoreHistogram.from_scores(np.array([0.5, -3.0], np.float32), np.array([1, 0], np.uint8), 10, name='S')
+    before = hist.dense_blocks(hist.block_ids)
+    bad = [256.0 + i for i in range(6)] + [-257.0 - i for i in range(6)]  # 12 rejected ids
+    ids = np.array([0.0] + bad)
+    message = ('S: block ids must lie in -256..255 (sign and exponent of a float32 score); '
+               'got [256, 257, 258, 259, 260, 261, -257, -258, -259, -260]')
+    with pytest.raises(ValueError, match=re.escape(message) + '$'):
+        hist.set_blocks(ids, np.ones((2, ids.size, hist.block_size), np.int64))
+    assert np.array_equal(hist.dense_blocks(hist.block_ids), before)
+    # integral float ids in range are accepted as ints
+    copy = ScoreHistogram(10).set_blocks(np.array(hist.block_ids, np.float64), before)
+    assert copy.block_ids == hist.block_ids and all(type(b) is int for b in copy.blocks)
+    assert same_counts(copy, hist)
+
+
+def test_add_with_a_non_positive_sign_subtracts():
+    """``add`` adds for a positive ``sign`` and subtracts otherwise, ``sign=0`` included: subtracting a histogram
+    never added is refused, subtracting one added restores the counts."""
+    # mutant: add 5
+    a = ScoreHistogram.from_scores(np.array([0.5, 1.5, -2.0], np.float32), np.array([1, 0, 0], np.uint8))
+    b = ScoreHistogram.from_scores(np.array([0.5, 7.0], np.float32), np.array([0, 1], np.uint8))
+    for sign in (0, -1, -2):
+        with pytest.raises(ValueError, match='subtracting a histogram that was never added'):
+            ScoreHistogram().add(b, sign=sign)
+        total = ScoreHistogram().add(a).add(b, sign=3)
+        assert (total.num_pos, total.num_neg) == (2, 3)
+        total.add(b, sign=sign)  # (the emptied blocks stay, holding zeros)
+        for got, want in zip(total.level_counts(), a.level_counts()):
+            np.testing.assert_array_equal(got, want)
+
+
 # ---------------------------------------------------------------------------------------------------- operating points
 def test_threshold_at_recall_defaults_to_95_percent():
     """20 anomalies at scores 1..20: 95 % recall (19 of 20) is first reached at score 2, also by default."""
@@ -297,3 +336,48 @@ def test_lower_edge_of_bin_zero_is_positive_zero(num_bits):
     hist = ScoreHistogram.from_scores(scores, labels, num_bits)
     thresholds = [hist.level_counts()[2][0], hist.threshold_at_recall(), hist.compute()['F1_threshold']]
     assert [repr(float(t)) for t in thresholds] == ['0.0', '0.0', '0.0']
+
+
+@pytest.mark.parametrize('num_bits', [9, 16, 22, 24])
+def test_bin_lower_edges_of_int32_bins_equal_those_of_int64_bins(num_bits):
+    """Bin indices held as int32 (as the component metrics store their score codes) give the same edges as int64
+    ones, negative bins and the lowest bin (edge ``-inf``) included; each edge is a float32 value inside its bin
+    and not above any score of the bin."""
+    # mutants: bin_lower_edges 11/13 (the bins shifted in their own dtype: int32 overflows on negative bins)
+    lowest = np.finfo(np.float32).min
+    scores = np.array([lowest, -3.0, -1.0, -1e-40, -0.0, 0.0, 1e-40, 0.5, 2.0, 3.4e38], np.float32)
+    bins = score_bins(scores, num_bits)
+    want = bin_lower_edges(bins, num_bits)
+    got = bin_lower_edges(bins.astype(np.int32), num_bits)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, want)
+    assert got[0] == -np.inf and np.all(got <= scores)
+    np.testing.assert_array_equal(score_bins(got[1:].astype(np.float32), num_bits), bins[1:])
+
+
+@pytest.mark.parametrize(
+    'scores, labels',
+    [
+        ([0.5, 0.5], [1, 0]),  # one anomaly tied with the only normal pixel
+        ([0.9, 0.9, 0.1, 0.1], [1, 0, 0, 0]),  # the only anomaly tied with one of three normals
+        ([0.9, 0.9, 0.3], [1, 0, 1]),  # the only normal pixel tied with one of two anomalies
+    ])
+def test_tie_bounds_with_a_single_pixel_of_one_class(scores, labels):
+    """With one anomalous or one normal pixel the tie bounds are finite: the AUROC bound is half, and (one tied
+    bin holding one anomaly) the AUPR bound all of, the gap between sklearn's values for the tied anomaly ranked
+    above and below its tied normal; NaN only without pixels of a class."""
+    # mutants: auroc_tie_bound 6 (NaN for a single normal pixel), aupr_tie_bound 5 (NaN for a single anomaly)
+    scores, labels = np.array(scores, np.float32), np.array(labels, np.uint8)
+    hist = ScoreHistogram.from_scores(scores, labels, 22)
+    best, worst = scores + 1e-3 * labels, scores - 1e-3 * labels  # the tie broken either way, no other order changed
+    auroc_gap = roc_auc_score(labels, best) - roc_auc_score(labels, worst)
+    aupr_gap = average_precision_score(labels, best) - average_precision_score(labels, worst)
+    assert auroc_gap > 0 and aupr_gap > 0
+    assert hist.auroc_tie_bound() == pytest.approx(auroc_gap / 2, rel=1e-12)
+    assert hist.aupr_tie_bound() == pytest.approx(aupr_gap, rel=1e-12)
+    bounds = hist.error_bounds()
+    assert bounds['AUROC'] == hist.auroc_tie_bound() and bounds['AUPR'] == hist.aupr_tie_bound()
+    only_normal = ScoreHistogram.from_scores(scores, np.zeros_like(labels), 22)
+    only_anomalous = ScoreHistogram.from_scores(scores, np.ones_like(labels), 22)
+    assert np.isnan(only_normal.auroc_tie_bound()) and np.isnan(only_anomalous.auroc_tie_bound())
+    assert np.isnan(only_normal.aupr_tie_bound()) and not np.isnan(only_anomalous.aupr_tie_bound())

@@ -15,6 +15,7 @@ import os
 import os.path as osp
 import re
 import sys
+import warnings
 from types import SimpleNamespace
 
 import mmengine.evaluator.metric as mmengine_metric
@@ -24,11 +25,13 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 from mmengine.logging import MMLogger
+from sklearn.metrics import average_precision_score, roc_auc_score
 from test_anomaly_metric import NeedsFit
 from test_anomaly_metric import make_samples as pixel_samples
 from test_anomaly_metric_components import SIZES, SecondLogit
 from test_anomaly_metric_components import make_samples as blob_samples
-from test_anomaly_metric_mutants import FakeDist, assert_same_histogram, feed, rank0_of_two
+from test_anomaly_metric_mutants import C, FakeDist, H, Plain, W, assert_same_histogram, feed, rank0_of_two
+from test_anomaly_metric_mutants import sample as data_sample
 from torch import nn
 
 import anomseg_plugins.evaluation.metrics.anomaly_metric as module
@@ -758,3 +761,154 @@ def test_figures_have_faint_grids_and_legends_in_fixed_corners(tmp_path, monkeyp
             assert box.y0 == pytest.approx(frame.y0, abs=15) and box.y1 < frame.y0 + frame.height / 2, name
         else:
             assert box.y1 == pytest.approx(frame.y1, abs=15) and box.y0 > frame.y0 + frame.height / 2, name
+
+
+# ------------------------------------------------------------------ round 4
+@pytest.mark.parametrize('rest, single', [(1, 0), (0, 1)])
+def test_an_image_with_a_single_pixel_of_one_class_enters_the_per_image_means(tmp_path, rest, single):
+    """One normal pixel among anomalous ones, or one anomalous pixel among normal ones, is enough for an image to
+    hold both classes: it is averaged by the per-image protocol (not skipped) and its AUROC / AUPR are sklearn's."""
+    # compute_metrics__mutmut_111 (one normal pixel), compute_metrics__mutmut_107 (one anomalous pixel)
+    g = torch.Generator().manual_seed(41 + 2 * single)
+    logits = torch.randn(C, H, W, generator=g)
+    gt = torch.full((1, H, W), rest, dtype=torch.uint8)
+    gt[0, 7, 9] = single
+    metric = AnomalyMetric(scorers=[MaxLogit()], protocols='per_image', output_dir=str(tmp_path), save_figures=False)
+    got = feed(metric, [data_sample(logits, gt)]).compute_metrics(metric.results)
+    score, y = -logits.max(0).values.numpy().reshape(-1), gt.numpy().reshape(-1)
+    assert got['per_image/MaxLogit/AUROC'] == pytest.approx(100 * roc_auc_score(y, score), abs=1e-9)
+    assert got['per_image/MaxLogit/AUPR'] == pytest.approx(100 * average_precision_score(y, score), abs=1e-9)
+    with open(tmp_path / 'anomaly_metrics.json') as f:
+        entry = json.load(f)['per_image']['MaxLogit']
+    assert (entry['num_images'], entry['num_images_skipped']) == (1, 0)
+
+
+def test_quantised_per_image_bounds_of_no_two_class_image_are_nan_without_numpy_warnings():
+    """per_image_exact=False on images that all lack anomalies: the tie bounds are NaN, reported without numpy's
+    'Mean of empty slice' RuntimeWarning (which ``-W error`` would turn into a crash)."""
+    # compute_metrics__mutmut_188
+    metric = AnomalyMetric(scorers=[MaxLogit()], protocols='per_image', per_image_exact=False, save_figures=False)
+    feed(metric, pixel_samples(2, seed=42, empty_every=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        metric.compute_metrics(metric.results)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        summary = metric.compute_metrics(metric.results)
+    assert not caught
+    assert all(np.isnan(summary[f'per_image/MaxLogit/{k}']) for k in ('AUROC', 'AUPR', 'FPR95', 'F1'))
+
+
+class ReturnsNoTensor(nn.Module):
+    """A scorer returning ``make(score)`` instead of the score tensor."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.name, self.make = 'NoTensor', make
+
+    def forward(self, logits, feats=None):
+        return self.make(-logits[:, 0])
+
+
+@pytest.mark.parametrize('make,kind', [(lambda s: s.numpy(), 'ndarray'), (lambda s: s.tolist(), 'list'),
+                                       (lambda s: float(s.mean()), 'float')])
+def test_a_scorer_returning_no_tensor_is_named_with_the_type_it_returned(make, kind):
+    """A scorer returning a numpy array, a list or a number instead of a tensor is refused with a ValueError that
+    names the type it returned (even when that type has a fitting ``shape``)."""
+    # process__mutmut_55
+    metric = AnomalyMetric(scorers=[ReturnsNoTensor(make)])
+    with pytest.raises(ValueError) as e:
+        metric.process({}, pixel_samples(1))
+    assert str(e.value) == (f'AnomalyMetric: scorer NoTensor returned {kind} for logits of shape (1, {C}, {H}, {W}); '
+                            f'expected (1, {H}, {W})')
+
+
+# ------------------------------------------------------------------ round 5
+def test_all_reduce_sums_the_histograms_of_three_scorers(monkeypatch):
+    """With three scorers the summed block counts are read back scorer after scorer: every rank ends with the
+    histograms of all images for each of them (the third one's slice starts after the first two)."""
+    # _all_reduce_histograms__mutmut_67
+    samples = pixel_samples(6, seed=8)
+    scorers = [MaxLogit(), SecondLogit(), Plain('FirstLogit')]
+    ranks = [feed(AnomalyMetric(scorers=scorers), samples[:3]), feed(AnomalyMetric(scorers=scorers), samples[3:])]
+    whole = feed(AnomalyMetric(scorers=scorers), samples)
+    dist = FakeDist(2)
+    monkeypatch.setattr(module, 'get_world_size', lambda: 2)
+    monkeypatch.setattr(module, 'all_reduce', dist.all_reduce)
+    dist.run([r._all_reduce_histograms for r in ranks])
+    for rank in ranks:
+        for name in ('MaxLogit', 'SecondLogit', 'FirstLogit'):
+            assert_same_histogram(rank.histograms[name], whole.histograms[name])
+
+
+def test_backslashes_in_scorer_names_are_refused_with_a_submission_dir(tmp_path):
+    """A scorer name holding a backslash (a folder separator on Windows) cannot name a folder of submission_dir."""
+    # __init____mutmut_74
+    for bad in ('a\\b', '\\'):
+        with pytest.raises(ValueError) as e:
+            AnomalyMetric(scorers=[MaxLogit(name=bad)], submission_dir=str(tmp_path))
+        assert str(e.value) == (f'AnomalyMetric: scorer names [{bad!r}] cannot be folder names of submission_dir; set '
+                                '`name=` in the scorer configs')
+    assert AnomalyMetric(scorers=[MaxLogit(name='a-b_c')], submission_dir=str(tmp_path)).submission_dir == str(tmp_path)
+
+
+class FixedMap(nn.Module):
+    """A scorer returning the same given ``(H, W)`` map for any logits of that size."""
+
+    def __init__(self, score_map):
+        super().__init__()
+        self.name, self.score_map = 'Fixed', score_map
+
+    def forward(self, logits, feats=None):
+        return self.score_map[None]
+
+
+def pooled_bound_case(num_neg):
+    """100 anomalous pixels at distinct scores except the 95th, which shares its score (and bin) with one normal
+    pixel; ``num_neg - 1`` more normal pixels far below. The pooled FPR95 tie bound is that one normal pixel
+    over all of them (recall first reaches 95 % in the shared bin): ``100 / num_neg`` points."""
+    score = np.concatenate(
+        [np.arange(193.0, 99.0, -1), [50.0, 50.0],
+         np.arange(14.0, 9.0, -1),
+         np.full(num_neg - 1, -1.0)])
+    gt = np.concatenate([np.ones(94), [1, 0], np.ones(5), np.zeros(num_neg - 1)])
+    return torch.from_numpy(score.astype(np.float32))[None], torch.from_numpy(gt.astype(np.uint8))[None, None]
+
+
+@pytest.mark.parametrize('num_neg,warned', [(1000, False), (999, True)])
+def test_a_pooled_tie_bound_of_exactly_0_1_points_is_not_a_warning(tmp_path, logged, num_neg, warned):
+    """The pooled protocol warns about pixels sharing bins only when a tie bound *exceeds* 0.1 points (WARN_BOUND):
+    a FPR95 bound of exactly 1 / 1000 = 0.1 points passes silently, 1 / 999 is warned about."""
+    # _warn_pooled__mutmut_40
+    score, gt = pooled_bound_case(num_neg)
+    metric = AnomalyMetric(scorers=[FixedMap(score)], protocols='pooled', output_dir=str(tmp_path), save_figures=False)
+    logits = torch.zeros(C, *score.shape)
+    feed(metric, [data_sample(logits, gt)]).compute_metrics(metric.results)
+    with open(tmp_path / 'anomaly_metrics.json') as f:
+        entry = json.load(f)['pooled']['Fixed']
+    assert (entry['num_anomaly_pixels'], entry['num_pixels']) == (100, 100 + num_neg)
+    assert entry['FPR95_tie_bound'] == 100 * (1 / num_neg)  # the fraction 1 / N in points
+    assert (entry['FPR95_tie_bound'] == module.WARN_BOUND) == (not warned)
+    assert max(entry[f'{k}_tie_bound'] for k in ('AUROC', 'AUPR')) < 0.1
+    shared = [(m, level) for m, level in logged() if 'share histogram bins' in m]
+    assert shared == ([(shared[0][0], logging.WARNING)] if warned else [])
+
+
+def test_plot_curves_marks_the_fpr_at_95_percent_recall_by_default(tmp_path, monkeypatch):
+    """``plot_curves`` without ``recall_level`` uses 95 %: the title says so, the dashed line is at 0.95 and the ROC dot
+    sits at the first point whose recall reaches 0.95."""
+    # x_plot_curves__mutmut_1
+    saved = {}
+    monkeypatch.setattr(Figure, 'savefig', lambda fig, path, *a, **k: saved.update({osp.basename(path): fig}))
+    c = dict(
+        fpr=np.array([0.0, 0.1, 0.3, 0.6, 1.0]),
+        tpr=np.array([0.0, 0.5, 0.9, 0.96, 1.0]),
+        recall=np.array([1.0, 0.5, 0.0]),
+        precision=np.array([0.5, 0.8, 1.0]))
+    writer.plot_curves({'A': (c, dict(AUROC=0.8, FPR95=0.6, AUPR=0.7, F1=0.6))}, str(tmp_path))
+    (ax, ) = saved['roc_curves.png'].axes
+    assert ax.get_title() == 'ROC, pooled pixels (dots: FPR at 95% recall)'
+    dots = [ln for ln in ax.lines if ln.get_marker() == 'o']
+    assert [(list(d.get_xdata()), list(d.get_ydata())) for d in dots] == [([0.6], [0.96])]
+    dashed = [ln for ln in ax.lines if ln.get_linestyle() == '--']
+    assert [list(d.get_ydata()) for d in dashed] == [[0.95, 0.95]]
