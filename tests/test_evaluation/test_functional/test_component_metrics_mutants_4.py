@@ -7,7 +7,6 @@ integers, the cache size of a large image, a zero cap with a one-pixel image, a 
 import logging
 import math
 import re
-import warnings
 import zlib
 from fractions import Fraction
 
@@ -404,24 +403,6 @@ def test_histogram_with_other_bits_is_refused_with_both_bit_counts():
     with pytest.raises(ValueError, match=msg):
         acc.result(hist)
     assert acc.num_images == 0 and acc.nbytes == 0
-
-
-def test_grid_thresholds_flagging_no_pooled_pixel_raise_no_numpy_warning():
-    """Grid thresholds above every pooled score (pooled count 0: an infinite log distance) are simply not used: the
-    result comes without numpy's divide-by-zero ``RuntimeWarning`` (here the image that set the grid was dropped)."""
-    big, big_labels = ranked_image()
-    acc = ComponentAccumulator(1, 1, cache_bytes=0)
-    acc.add(big, big_labels, pooled((big, big_labels)))
-    acc.drop_last()
-    small = np.arange(1, 101, dtype=np.float32).reshape(10, 10)
-    small_labels = (small > 90).astype(np.uint8)
-    hist = pooled((small, small_labels))
-    acc.add(small, small_labels, hist)
-    assert np.count_nonzero(flagged(acc.grid, small) == 0) == acc.grid.size - 1
-    with warnings.catch_warnings():
-        warnings.simplefilter('error')
-        res = acc.result(hist)
-    assert res['threshold'] == 1.0 and res['threshold_gap'] == 9.0  # the one grid threshold flagging pixels
 
 
 def with_pixels(hist, score, label, count):
