@@ -129,9 +129,12 @@ def rank0_of_two(monkeypatch):
     monkeypatch.setattr(module, 'get_rank', lambda: 0)
 
 
-def test_padding_with_ground_truth_leaves_the_components_after_an_image_without(monkeypatch):
-    """Rank 0 of 2, dataset size 4: its third sample is padding; the second has no ground truth."""
-    s = blob_samples(3, seed=3, no_gt=(1, ))
+@pytest.mark.parametrize('no_gt, seed, num_images', [((1, ), 3, 1), ((2, ), 4, 2)])
+def test_padding_leaves_the_component_statistics_of_the_genuine_images(monkeypatch, no_gt, seed, num_images):
+    """Rank 0 of 2, dataset size 4: its third sample is padding. With ground truth it is taken out of the component
+    statistics (after an image without ground truth: the second); without ground truth it never reached them, so
+    none of the two genuine images is taken out."""
+    s = blob_samples(3, seed=seed, no_gt=no_gt)
     kw = dict(scorers=[MaxLogit()], protocols=('pooled', 'component'), **SIZES)
     metric = feed(AnomalyMetric(**kw), s)
     want = feed(AnomalyMetric(**kw), s[:2])
@@ -140,8 +143,8 @@ def test_padding_with_ground_truth_leaves_the_components_after_an_image_without(
     assert_same_histogram(metric.histograms['MaxLogit'], want.histograms['MaxLogit'])
     got = metric._components['MaxLogit'].result(metric.histograms['MaxLogit'])
     ref = want._components['MaxLogit'].result(want.histograms['MaxLogit'])
-    assert got['num_images'] == ref['num_images'] == 1
-    assert np.array_equal(got['stats'], ref['stats'])
+    assert got['num_images'] == ref['num_images'] == num_images
+    assert np.array_equal(got['stats'], ref['stats']) and ref['stats'].sum() > 0
 
 
 def test_padding_without_ground_truth_leaves_the_histograms(monkeypatch, logged):

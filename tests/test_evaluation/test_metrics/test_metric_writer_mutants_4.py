@@ -30,7 +30,7 @@ from test_anomaly_metric import NeedsFit
 from test_anomaly_metric import make_samples as pixel_samples
 from test_anomaly_metric_components import SIZES, SecondLogit
 from test_anomaly_metric_components import make_samples as blob_samples
-from test_anomaly_metric_mutants import C, FakeDist, H, Plain, W, assert_same_histogram, feed, rank0_of_two
+from test_anomaly_metric_mutants import C, FakeDist, H, Plain, W, assert_same_histogram, feed
 from test_anomaly_metric_mutants import sample as data_sample
 from torch import nn
 
@@ -100,22 +100,6 @@ def test_two_ranks_evaluate_exactly_as_one_process(monkeypatch, tmp_path):
         assert list(metrics) == list(want)
         for key, value in want.items():
             assert metrics[key] == pytest.approx(value, abs=1e-12, nan_ok=True), key
-
-
-def test_padding_without_ground_truth_keeps_the_component_images(monkeypatch):
-    """Rank 0 of 2, dataset size 4: its third sample is padding without ground truth. It never reached the
-    component statistics, so none of the two genuine images is taken out of them."""
-    s = blob_samples(3, seed=4, no_gt=(2, ))
-    kw = dict(scorers=[MaxLogit()], protocols=('pooled', 'component'), **SIZES)
-    metric = feed(AnomalyMetric(**kw), s)
-    want = feed(AnomalyMetric(**kw), s[:2])
-    rank0_of_two(monkeypatch)
-    metric._drop_padding(4)
-    assert_same_histogram(metric.histograms['MaxLogit'], want.histograms['MaxLogit'])
-    got = metric._components['MaxLogit'].result(metric.histograms['MaxLogit'])
-    ref = want._components['MaxLogit'].result(want.histograms['MaxLogit'])
-    assert got['num_images'] == ref['num_images'] == 2
-    assert np.array_equal(got['stats'], ref['stats']) and ref['stats'].sum() > 0
 
 
 def test_evaluate_retried_after_a_failed_write_takes_the_padding_out_once(tmp_path):
